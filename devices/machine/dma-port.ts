@@ -1,0 +1,168 @@
+/**
+ * The device-side DMA port: the one path by which every device reaches memory.
+ *
+ * Modelled on QEMU's `pci_dma_read/pci_dma_write` through `bus_master_as`
+ * (include/hw/pci/pci_device.h): the access is refused while the function's bus-master bit is
+ * clear, is cut to the address width the device can drive, is translated by the IOMMU when one is
+ * on, is shown to the DMA observer (the kernel's sanitizer) and only then reaches RAM — snooping
+ * the CPU cache when the device is cache coherent. Results are QEMU's MemTxResult codes.
+ */
+
+import type { Machine } from './machine.js'
+import type { IommuDomain } from './iommu.js'
+
+export const MEMTX_OK = 0
+/** The transaction was refused (e.g. bus mastering disabled: a master abort). */
+export const MEMTX_ERROR = 1
+/** No RAM decodes the address. */
+export const MEMTX_DECODE_ERROR = 2
+/** The IOMMU refused the access. */
+export const MEMTX_ACCESS_ERROR = 4
+
+export type MemTxResult = number
+
+export type BlockedReason = 'bus-master-disabled' | 'iommu-unmapped' | 'iommu-permission' | 'decode-error'
+
+/** What the port tells the kernel about device accesses (implemented by the sanitizer). */
+export interface DmaObserver {
+  /** A device access about to land on RAM at [pa, pa+len); bus is the address the device used. */
+  access(port: DmaPort, pa: number, len: number, write: boolean, bus: number): void
+  /** A device access that did not happen. */
+  blocked(port: DmaPort, reason: BlockedReason, bus: number, len: number, write: boolean): void
+  /** A device was handed an address wider than it can drive; it uses the truncated address. */
+  addressOverflow(port: DmaPort, bus: number, len: number, truncated: number, write: boolean): void
+}
+
+export interface DmaPortOptions {
+  /** Address bits the device's DMA engine drives (its datasheet's width), 1..64. */
+  readonly addressBits: number
+  /** Whether the device's accesses snoop the CPU cache. */
+  readonly coherent: boolean
+}
+
+const PAGE_SIZE = 4096
+
+export class DmaPort {
+  readonly name: string
+  readonly addressBits: number
+  readonly coherent: boolean
+  /** The function's bus-master enable (PCI_COMMAND_MASTER). */
+  busMaster = false
+  /** Whoever owns this port on the software side (the kernel's struct device). */
+  opaque: unknown = undefined
+  readonly #machine: Machine
+  readonly #domain: IommuDomain | null
+  readonly #limit: number
+  readonly #runPa: number[] = []
+  readonly #runLen: number[] = []
+
+  constructor(machine: Machine, name: string, options: DmaPortOptions) {
+    const { addressBits, coherent } = options
+    if (!Number.isInteger(addressBits) || addressBits < 1 || addressBits > 64) {
+      throw new RangeError(`addressBits must be an integer from 1 to 64, got ${addressBits}`)
+    }
+    this.#machine = machine
+    this.name = name
+    this.addressBits = addressBits
+    this.coherent = coherent
+    this.#limit = addressBits >= 53 ? Number.POSITIVE_INFINITY : 2 ** addressBits
+    this.#domain = machine.iommu.enabled ? machine.iommu.domain(name) : null
+  }
+
+  /** The IOMMU domain this port translates through, or null without an IOMMU. */
+  get domain(): IommuDomain | null {
+    return this.#domain
+  }
+
+  /** Resolves [bus, bus+len) into physical runs; returns the run count, or a MemTxResult < 0. */
+  #resolve(bus: number, len: number, write: boolean): number {
+    const obs = this.#machine.observer
+    if (!this.busMaster) {
+      obs?.blocked(this, 'bus-master-disabled', bus, len, write)
+      return -MEMTX_ERROR
+    }
+    if (bus + len > this.#limit) {
+      const truncated = bus % this.#limit
+      obs?.addressOverflow(this, bus, len, truncated, write)
+      bus = truncated
+    }
+    const runPa = this.#runPa
+    const runLen = this.#runLen
+    let n = 0
+    if (this.#domain === null) {
+      runPa[0] = bus
+      runLen[0] = len
+      n = 1
+    } else {
+      let pos = bus
+      let left = len
+      while (left > 0) {
+        const chunk = Math.min(left, PAGE_SIZE - (pos % PAGE_SIZE))
+        const pa = this.#domain.translate(pos, write)
+        if (pa < 0) {
+          const reason = pa === -1 ? 'iommu-unmapped' : 'iommu-permission'
+          this.#machine.iommuFaults.push({ device: this.name, iova: pos, write, reason: pa === -1 ? 'unmapped' : 'permission' })
+          obs?.blocked(this, reason, pos, len - (pos - bus), write)
+          return -MEMTX_ACCESS_ERROR
+        }
+        if (n > 0 && runPa[n - 1]! + runLen[n - 1]! === pa) runLen[n - 1]! += chunk
+        else {
+          runPa[n] = pa
+          runLen[n] = chunk
+          n++
+        }
+        pos += chunk
+        left -= chunk
+      }
+    }
+    const ram = this.#machine.ram
+    for (let i = 0; i < n; i++) {
+      if (!ram.isRam(runPa[i]!, runLen[i]!)) {
+        obs?.blocked(this, 'decode-error', runPa[i]!, runLen[i]!, write)
+        return -MEMTX_DECODE_ERROR
+      }
+    }
+    return n
+  }
+
+  /** Device read of len bytes at bus address into dst[off..]. On failure dst is zero-filled. */
+  readInto(bus: number, dst: Uint8Array, off = 0, len = dst.length - off): MemTxResult {
+    if (len <= 0) return MEMTX_OK
+    const n = this.#resolve(bus, len, false)
+    if (n < 0) {
+      dst.fill(0, off, off + len)
+      return -n
+    }
+    const m = this.#machine
+    const obs = m.observer
+    let o = off
+    for (let i = 0; i < n; i++) {
+      const pa = this.#runPa[i]!
+      const l = this.#runLen[i]!
+      obs?.access(this, pa, l, false, bus + (o - off))
+      if (this.coherent) m.cache.snoopRead(pa, dst, o, l)
+      else m.ram.read(pa, dst, o, l)
+      o += l
+    }
+    return MEMTX_OK
+  }
+
+  /** Device write of src[off..off+len) to bus address. */
+  write(bus: number, src: Uint8Array, off = 0, len = src.length - off): MemTxResult {
+    if (len <= 0) return MEMTX_OK
+    const n = this.#resolve(bus, len, true)
+    if (n < 0) return -n
+    const m = this.#machine
+    const obs = m.observer
+    let o = off
+    for (let i = 0; i < n; i++) {
+      const pa = this.#runPa[i]!
+      const l = this.#runLen[i]!
+      obs?.access(this, pa, l, true, bus + (o - off))
+      if (this.coherent) m.cache.snoopWrite(pa, l)
+      m.ram.write(pa, src, o, l)
+      o += l
+    }
+    return MEMTX_OK
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The machine: RAM banks, the CPU cache, the IOMMU and the DMA ports of its devices, for one of
+ * the supported platforms.
+ *
+ * Platform facts follow the Linux ports: arm64 and riscv64 are weakly ordered and, by default,
+ * not DMA coherent (arch/arm64, arch/riscv select ARCH_HAS_SYNC_DMA_FOR_DEVICE/CPU); x86_64 is TSO
+ * and coherent. The default memory map puts one bank below 4 GiB and one above it, as arm64 boards
+ * and large x86 machines have, so 32-bit DMA masks and bounce buffering are real.
+ */
+
+import { CpuCache, DEFAULT_CACHE_CONFIG, type CacheConfig } from './cache.js'
+import { DmaPort, type DmaObserver, type DmaPortOptions } from './dma-port.js'
+import { Iommu, type IommuFault, type IommuMode } from './iommu.js'
+import { Ram, type RamBank } from './ram.js'
+import { Rng } from './rng.js'
+
+export type Arch = 'arm64' | 'x86_64' | 'riscv64'
+
+export const ARCHES: readonly Arch[] = ['arm64', 'x86_64', 'riscv64']
+
+export interface PlatformInfo {
+  /** Weakly ordered memory model (a store buffer and load reordering are possible). */
+  readonly weaklyOrdered: boolean
+  /** Whether devices snoop the CPU cache by default. */
+  readonly coherentByDefault: boolean
+  /** Linux's ARCH_DMA_MINALIGN for the port (the kmalloc minimum alignment). */
+  readonly dmaMinAlign: number
+}
+
+export const PLATFORMS: Readonly<Record<Arch, PlatformInfo>> = {
+  arm64: { weaklyOrdered: true, coherentByDefault: false, dmaMinAlign: 128 },
+  riscv64: { weaklyOrdered: true, coherentByDefault: false, dmaMinAlign: 64 },
+  x86_64: { weaklyOrdered: false, coherentByDefault: true, dmaMinAlign: 8 },
+}
+
+export const DEFAULT_RAM_BANKS: readonly RamBank[] = [
+  { name: 'dram0', base: 0x4000_0000, size: 0x8000_0000 }, // 2 GiB at 1 GiB (below 4 GiB)
+  { name: 'dram1', base: 0x8_0000_0000, size: 0x4_0000_0000 }, // 16 GiB at 32 GiB (above 4 GiB)
+]
+
+export interface MachineConfig {
+  readonly arch: Arch
+  readonly coherent: boolean
+  readonly seed: number
+  readonly iommu: IommuMode
+  readonly cache?: CacheConfig
+  readonly banks?: readonly RamBank[]
+}
+
+export class Machine {
+  readonly arch: Arch
+  readonly platform: PlatformInfo
+  /** Whether devices snoop the CPU cache (the platform default unless overridden at boot). */
+  readonly coherent: boolean
+  readonly rng: Rng
+  readonly ram: Ram
+  readonly cache: CpuCache
+  readonly iommu: Iommu
+  /** Every IOMMU fault so far (the IOMMU's fault queue). */
+  readonly iommuFaults: IommuFault[] = []
+  /** The kernel's view of device accesses, installed at boot. */
+  observer: DmaObserver | null = null
+  readonly #ports = new Map<string, DmaPort>()
+
+  constructor(config: MachineConfig) {
+    this.arch = config.arch
+    this.platform = PLATFORMS[config.arch]
+    this.coherent = config.coherent
+    this.rng = new Rng(config.seed)
+    this.ram = new Ram(config.banks ?? DEFAULT_RAM_BANKS)
+    this.cache = new CpuCache(this.ram, this.rng.fork(), config.cache ?? DEFAULT_CACHE_CONFIG)
+    this.iommu = new Iommu(config.iommu)
+  }
+
+  /** Creates the DMA port of a new bus master; names are unique per machine. */
+  createDmaPort(name: string, options: Partial<DmaPortOptions> = {}): DmaPort {
+    if (this.#ports.has(name)) throw new RangeError(`a device named '${name}' already exists`)
+    const port = new DmaPort(this, name, {
+      addressBits: options.addressBits ?? 64,
+      coherent: options.coherent ?? this.coherent,
+    })
+    this.#ports.set(name, port)
+    return port
+  }
+
+  /** Removes a port (hot-unplug); its name may be reused. */
+  removeDmaPort(port: DmaPort): void {
+    this.#ports.delete(port.name)
+  }
+
+  get ports(): readonly DmaPort[] {
+    return [...this.#ports.values()]
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Physical memory: sparse, lazily backed RAM banks.
+ *
+ * Models the DRAM behind the memory controller (QEMU's `memory_region_init_ram`). Banks are
+ * address ranges; backing store is allocated lazily in 4 MiB sections, and the host commits only
+ * the pages that are touched, so a machine with RAM above 4 GiB costs nothing until used. A range
+ * that was never written reads as zero. Copies of physically contiguous runs are single
+ * `Uint8Array.prototype.set` calls, which keeps device DMA close to memcpy speed.
+ */
+
+export interface RamBank {
+  readonly name: string
+  readonly base: number
+  readonly size: number
+}
+
+/** Thrown when hardware is asked to touch an address that no RAM bank decodes. */
+export class BusDecodeError extends Error {
+  readonly address: number
+  constructor(address: number, len: number) {
+    super(`no RAM decodes physical address 0x${address.toString(16)} (+${len} bytes)`)
+    this.name = 'BusDecodeError'
+    this.address = address
+  }
+}
+
+export const SECTION_SHIFT = 22
+export const SECTION_SIZE = 1 << SECTION_SHIFT
+
+export class Ram {
+  readonly banks: readonly RamBank[]
+  readonly #sections = new Map<number, Uint8Array>()
+
+  constructor(banks: readonly RamBank[]) {
+    for (const b of banks) {
+      if (b.base % 4096 !== 0 || b.size % 4096 !== 0 || b.size <= 0) {
+        throw new RangeError(`RAM bank ${b.name}: base and size must be positive multiples of 4096`)
+      }
+    }
+    this.banks = [...banks].sort((x, y) => x.base - y.base)
+  }
+
+  /** The bank holding [pa, pa+len), or undefined if the range is not entirely RAM. */
+  bankOf(pa: number, len = 1): RamBank | undefined {
+    for (const b of this.banks) {
+      if (pa >= b.base && pa + len <= b.base + b.size) return b
+    }
+    return undefined
+  }
+
+  isRam(pa: number, len = 1): boolean {
+    return this.bankOf(pa, len) !== undefined
+  }
+
+  /** Bytes of host memory reserved for backing store (sections touched so far). */
+  get backedBytes(): number {
+    return this.#sections.size * SECTION_SIZE
+  }
+
+  #section(index: number): Uint8Array {
+    let s = this.#sections.get(index)
+    if (s === undefined) {
+      s = new Uint8Array(SECTION_SIZE)
+      this.#sections.set(index, s)
+    }
+    return s
+  }
+
+  /** Copies len bytes at physical address pa into dst[dstOff..]. */
+  read(pa: number, dst: Uint8Array, dstOff: number, len: number): void {
+    while (len > 0) {
+      const idx = Math.floor(pa / SECTION_SIZE)
+      const off = pa - idx * SECTION_SIZE
+      const n = Math.min(len, SECTION_SIZE - off)
+      const s = this.#sections.get(idx)
+      if (s === undefined) dst.fill(0, dstOff, dstOff + n)
+      else if (n === SECTION_SIZE) dst.set(s, dstOff)
+      else dst.set(s.subarray(off, off + n), dstOff)
+      pa += n
+      dstOff += n
+      len -= n
+    }
+  }
+
+  /** Copies src[srcOff..srcOff+len) to physical address pa. */
+  write(pa: number, src: Uint8Array, srcOff: number, len: number): void {
+    while (len > 0) {
+      const idx = Math.floor(pa / SECTION_SIZE)
+      const off = pa - idx * SECTION_SIZE
+      const n = Math.min(len, SECTION_SIZE - off)
+      const s = this.#section(idx)
+      s.set(srcOff === 0 && n === src.length ? src : src.subarray(srcOff, srcOff + n), off)
+      pa += n
+      srcOff += n
+      len -= n
+    }
+  }
+
+  /** Fills len bytes at pa with value. */
+  fill(pa: number, value: number, len: number): void {
+    while (len > 0) {
+      const idx = Math.floor(pa / SECTION_SIZE)
+      const off = pa - idx * SECTION_SIZE
+      const n = Math.min(len, SECTION_SIZE - off)
+      if (value !== 0 || this.#sections.has(idx)) this.#section(idx).fill(value, off, off + n)
+      pa += n
+      len -= n
+    }
+  }
+
+  /** Copies len bytes from physical src to physical dst (the ranges must not overlap). */
+  copy(dst: number, src: number, len: number): void {
+    const tmp = new Uint8Array(len)
+    this.read(src, tmp, 0, len)
+    this.write(dst, tmp, 0, len)
+  }
+
+  read8(pa: number): number {
+    const idx = Math.floor(pa / SECTION_SIZE)
+    const s = this.#sections.get(idx)
+    return s === undefined ? 0 : s[pa - idx * SECTION_SIZE]!
+  }
+}

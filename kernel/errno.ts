@@ -1,0 +1,23 @@
+/** Error numbers of include/uapi/asm-generic/errno-base.h and errno.h; drivers return them negated. */
+export const EPERM = 1
+export const ENOENT = 2
+export const EINTR = 4
+export const EIO = 5
+export const ENXIO = 6
+export const E2BIG = 7
+export const EAGAIN = 11
+export const ENOMEM = 12
+export const EFAULT = 14
+export const EBUSY = 16
+export const EEXIST = 17
+export const ENODEV = 19
+export const EINVAL = 22
+export const ENOSPC = 28
+export const ERANGE = 34
+export const ENOSYS = 38
+export const ENODATA = 61
+export const EOVERFLOW = 75
+export const EREMOTEIO = 121
+export const ETIMEDOUT = 110
+export const ENOTCONN = 107
+export const ECANCELED = 125
