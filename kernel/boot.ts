@@ -124,7 +124,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   if (o['coherent'] !== undefined && typeof o['coherent'] !== 'boolean') {
     throw new BootOptionError('coherent', `must be a boolean, got ${describe(o['coherent'])}`)
   }
-  const coherent = (o['coherent'] as boolean | undefined) ?? PLATFORMS[arch].coherentByDefault
+  const coherent = (o['coherent']) ?? PLATFORMS[arch].coherentByDefault
   const seed = o['seed'] ?? 1
   if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) {
     throw new BootOptionError('seed', `must be an integer from 0 to 2^53 - 1, got ${describe(seed)}`)

@@ -117,7 +117,7 @@ export class DmaPort {
     }
     const ram = this.#machine.ram
     for (let i = 0; i < n; i++) {
-      if (!ram.isRam(runPa[i]!, runLen[i]!)) {
+      if (!ram.isRam(runPa[i]!, runLen[i])) {
         obs?.blocked(this, 'decode-error', runPa[i]!, runLen[i]!, write)
         return -MEMTX_DECODE_ERROR
       }

@@ -35,7 +35,7 @@ function allocBlock(sys: System, dev: Device, order: number): number {
   return sys.buddy.alloc(order, zone)
 }
 
-function allocImpl(t: Task, fn: string, dev: Device, size: number, coherent: boolean, dir: number): DmaMapping | null {
+function allocImpl(t: Task, dev: Device, size: number, coherent: boolean, dir: number): DmaMapping | null {
   const sys = t.sys as System
   const order = get_order(size)
   const bytes = PAGE_SIZE * 2 ** order
@@ -92,7 +92,6 @@ function allocImpl(t: Task, fn: string, dev: Device, size: number, coherent: boo
     object: obj,
     stack,
   })
-  void fn
   sys.dma.sanitizer.add(m)
   dev.entries.add(m)
   return m
@@ -119,7 +118,7 @@ export function dma_alloc_coherent(dev: Device, size: number, gfp: number = GFP_
   const d = checkDev(t, fn, dev)
   const n = checkSize(t, fn, 'size', size)
   checkGfpArg(t, fn, gfp)
-  const m = allocImpl(t, fn, d, n, true, 0)
+  const m = allocImpl(t, d, n, true, 0)
   return m === null ? null : { cpu: m.cpu as CpuAddr, dma: m.dma as DmaAddr }
 }
 
@@ -147,20 +146,15 @@ function freeImpl(fn: string, dev: Device, size: number, cpu: CpuAddr, dma: DmaA
     bad(`device driver frees DMA memory with wrong function [device address=${fmt16(dma)}] [size=${n} bytes] [mapped as ${m.type}] [unmapped as ${type}]`)
     return
   }
-  let ok = true
   if (m.size !== n) {
-    ok = false
     bad(`device driver frees DMA memory with different size [device address=${fmt16(dma)}] [map size=${m.size} bytes] [unmap size=${n} bytes]`)
   }
   if (m.cpu !== cpu) {
-    ok = false
     bad(`device driver frees DMA memory with different CPU address [device address=${fmt16(dma)}] [size=${n} bytes] [cpu alloc address=${hex(m.cpu)}] [cpu free address=${typeof cpu === 'number' ? hex(cpu) : String(cpu)}]`)
   }
   if (type === 'noncoherent' && m.dir !== dir) {
-    ok = false
     bad(`device driver frees DMA memory with different direction [device address=${fmt16(dma)}] [size=${n} bytes] [mapped with ${dirName(m.dir)}] [unmapped with ${dirName(dir)}]`)
   }
-  void ok
   // The emulator frees the allocation it knows (Linux would free whatever the wrong arguments say).
   freeBlock(sys, m)
 }
@@ -196,7 +190,7 @@ export function dma_alloc_noncoherent(dev: Device, size: number, dir: number, gf
   const n = checkSize(t, fn, 'size', size)
   const direction = checkDir(t, fn, dir)
   checkGfpArg(t, fn, gfp)
-  const m = allocImpl(t, fn, d, n, false, direction)
+  const m = allocImpl(t, d, n, false, direction)
   return m === null ? null : { cpu: m.cpu as CpuAddr, dma: m.dma as DmaAddr }
 }
 

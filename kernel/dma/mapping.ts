@@ -49,11 +49,10 @@ function stack(sys: System) {
 }
 
 /** dma_map_page_attrs on a physical range: the common body of single and page mappings. */
-function mapPhys(t: Task, fn: string, dev: Device, pa: number, size: number, dir: number, attrs: number): DmaAddr {
+function mapPhys(t: Task, dev: Device, pa: number, size: number, dir: number, attrs: number): DmaAddr {
   const sys = t.sys as System
   const obj = sys.slab.objectAt(pa) ?? null
   const m = sys.dma.map({ dev, cpuPa: pa, size, dir, attrs, type: 'single', object: obj, stack: stack(sys) })
-  void fn
   return (m === null ? DMA_MAPPING_ERROR : m.dma) as DmaAddr
 }
 
@@ -69,7 +68,7 @@ export function dma_map_single_attrs(dev: Device, cpu_addr: CpuAddr, size: numbe
     ;(t.sys as System).oops(t, `${fn}: device driver maps memory from invalid area [addr=${typeof cpu_addr === 'number' ? hex(cpu_addr) : String(cpu_addr)}] [len=${n}]: argument 'cpu_addr' is not a kernel linear-map address`)
   }
   const pa = cpuPa(t, fn, cpu_addr, n, 'cpu_addr')
-  return mapPhys(t, fn, d, pa, n, direction, a)
+  return mapPhys(t, d, pa, n, direction, a)
 }
 
 /** `dma_map_single(dev, cpu_addr, size, dir)`. */
@@ -89,7 +88,7 @@ export function dma_map_page_attrs(dev: Device, page: Page, offset: number, size
   const a = checkAttrs(t, fn, attrs)
   const pa = page.pfn * PAGE_SIZE + offset
   if (!(t.sys as System).machine.ram.isRam(pa, n)) badArg(t, fn, 'page', `${page.toString()} + ${offset} (+${n} bytes) is not RAM`)
-  return mapPhys(t, fn, d, pa, n, direction, a)
+  return mapPhys(t, d, pa, n, direction, a)
 }
 
 /** `dma_map_page(dev, page, offset, size, dir)`. */

@@ -79,7 +79,7 @@ function allocBlock(fn: string, pool: DmaPool, gfp: unknown, zero: boolean): Dma
   if (gfp !== undefined && (typeof gfp !== 'number' || !Number.isInteger(gfp))) badArg(t, fn, 'gfp', 'must be GFP flags')
   let page = pool.pages.find((p) => p.free.length > 0)
   if (page === undefined) {
-    const m = allocImpl(t, fn, pool.dev, pool.allocation, true, 0)
+    const m = allocImpl(t, pool.dev, pool.allocation, true, 0)
     if (m === null) return null
     m.pool = pool
     const free: number[] = []

@@ -78,11 +78,10 @@ export function sg_init_table(sgl: Scatterlist | number | null, nents?: number):
 }
 
 /** Allocates a table of nents entries into table; 0 or -ENOMEM. */
-export function sg_alloc_table(table: SgTable, nents: number, gfp: number = GFP_KERNEL): number {
+export function sg_alloc_table(table: SgTable, nents: number, _gfp: number = GFP_KERNEL): number {
   const t = current('sg_alloc_table')
   if (typeof table !== 'object' || table === null) badArg(t, 'sg_alloc_table', 'table', 'must be an sg_table object ({} will do)')
   if (typeof nents !== 'number' || !Number.isInteger(nents) || nents < 0) badArg(t, 'sg_alloc_table', 'nents', `must be a non-negative integer, got ${String(nents)}`)
-  void gfp
   if (nents === 0) return -EINVAL
   table.sgl = newChain(nents)
   table.nents = nents
@@ -175,7 +174,7 @@ export function dma_map_sg_attrs(dev: Device, sgl: Scatterlist, nents: number, d
     }
     return 0
   }
-  let count = 0
+  let count: number
   let iovaBase = -1
   let iovaTotal = 0
   if (d.iovad === null || sys.options.swiotlb === 'force') {

@@ -46,7 +46,7 @@ export function defineStruct<L extends Record<string, FieldSpec>>(name: string, 
     const type = typeof spec === 'string' ? spec : spec.type
     const arr = /^u8\[(\d+)\]$/.exec(type)
     const size = arr !== null ? Number(arr[1]) : SIZES[type]
-    if (size === undefined || size <= 0) throw new InvalidArgumentError('defineStruct', `layout.${field}`, `has unknown type '${String(type)}' (use u8, u16, u32, u64 or u8[N])`)
+    if (size === undefined || size <= 0) throw new InvalidArgumentError('defineStruct', `layout.${field}`, `has unknown type '${type}' (use u8, u16, u32, u64 or u8[N])`)
     const align = arr !== null ? 1 : size
     const off = typeof spec === 'string' ? Math.ceil(pos / align) * align : spec.offset
     if (!Number.isInteger(off) || off < 0) throw new InvalidArgumentError('defineStruct', `layout.${field}.offset`, 'must be a non-negative integer')
