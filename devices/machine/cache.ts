@@ -38,12 +38,19 @@ export type LineState = 'invalid' | 'clean' | 'dirty'
 const INVALID = 0
 const CLEAN = 1
 const DIRTY = 2
+const M_CLEAN = 0
+const M_INVAL = 1
+const M_CIVAC = 2
+const M_INVAL_POC = 3
+const M_SNOOP_WRITE = 4
 const PAGE_SHIFT = 12
 const PAGE_SIZE = 1 << PAGE_SHIFT
 
 interface PageInfo {
   /** Number of this page's lines currently in the cache. */
   lines: number
+  /** How many of them are dirty. */
+  dirty: number
   /** Memory type: true for non-cacheable (Device/Normal-NC) pages. */
   uncached: boolean
 }
@@ -127,7 +134,7 @@ export class CpuCache {
   #page(pfn: number): PageInfo {
     let info = this.#pages.get(pfn)
     if (info === undefined) {
-      info = { lines: 0, uncached: false }
+      info = { lines: 0, dirty: 0, uncached: false }
       this.#pages.set(pfn, info)
     }
     return info
@@ -146,15 +153,20 @@ export class CpuCache {
 
   #writeback(idx: number): void {
     const ls = this.lineSize
-    this.#ram.write(this.#tags[idx]! * ls, this.#data.subarray(idx * ls, idx * ls + ls), 0, ls)
+    const line = this.#tags[idx]!
+    this.#ram.write(line * ls, this.#data.subarray(idx * ls, idx * ls + ls), 0, ls)
     this.#state[idx] = CLEAN
+    this.#pages.get(Math.floor(line / this.#linesPerPage))!.dirty--
     this.stats.writebacks++
   }
 
   #drop(idx: number): void {
     const line = this.#tags[idx]!
     const info = this.#pages.get(Math.floor(line / this.#linesPerPage))
-    if (info !== undefined) info.lines--
+    if (info !== undefined) {
+      info.lines--
+      if (this.#state[idx] === DIRTY) info.dirty--
+    }
     this.#tags[idx] = -1
     this.#state[idx] = INVALID
   }
@@ -181,6 +193,12 @@ export class CpuCache {
     this.#state[idx] = CLEAN
     this.#page(Math.floor(line / this.#linesPerPage)).lines++
     return idx
+  }
+
+  #dirty(idx: number, line: number): void {
+    if (this.#state[idx] === DIRTY) return
+    this.#state[idx] = DIRTY
+    this.#pages.get(Math.floor(line / this.#linesPerPage))!.dirty++
   }
 
   #access(line: number): number {
@@ -247,7 +265,7 @@ export class CpuCache {
       const dstOff = idx * ls + lo
       if (n <= 8) for (let i = 0; i < n; i++) data[dstOff + i] = src[off + i]!
       else data.set(src.subarray(off, off + n), dstOff)
-      this.#state[idx] = DIRTY
+      this.#dirty(idx, line)
       off += n
       len -= n
       line++
@@ -269,7 +287,7 @@ export class CpuCache {
       const n = Math.min(len, ls - lo)
       const idx = this.#access(line)
       this.#data.fill(value, idx * ls + lo, idx * ls + lo + n)
-      this.#state[idx] = DIRTY
+      this.#dirty(idx, line)
       len -= n
       line++
       lo = 0
@@ -278,45 +296,57 @@ export class CpuCache {
 
   // ---------------------------------------------------------------- maintenance by range
 
-  /** Calls fn for every line of [pa, pa+len) that is in the cache; skips pages with none. */
-  #forEachCached(pa: number, len: number, fn: (idx: number, line: number) => void): void {
+  /**
+   * Applies a maintenance operation to every cached line of [pa, pa+len), skipping pages with no
+   * cached line (or, for a clean, no dirty line). Modes: CLEAN, INVAL, CIVAC, INVAL_POC,
+   * SNOOP_WRITE. For INVAL_POC and SNOOP_WRITE, lines only partly inside the range are written
+   * back before they are dropped.
+   */
+  #maintain(pa: number, len: number, mode: number): void {
     if (len <= 0) return
     const ls = this.lineSize
+    const end = pa + len
     const firstLine = Math.floor(pa / ls)
-    const lastLine = Math.floor((pa + len - 1) / ls)
+    const lastLine = Math.floor((end - 1) / ls)
     const lpp = this.#linesPerPage
     const lastPage = Math.floor(lastLine / lpp)
+    const state = this.#state
     for (let p = Math.floor(firstLine / lpp); p <= lastPage; p++) {
       const info = this.#pages.get(p)
-      if (info === undefined || info.lines === 0) continue
+      if (info === undefined || info.lines === 0 || (mode === M_CLEAN && info.dirty === 0)) continue
       const from = Math.max(firstLine, p * lpp)
       const to = Math.min(lastLine, p * lpp + lpp - 1)
       this.stats.maintainedLines += to - from + 1
       for (let line = from; line <= to; line++) {
         const idx = this.#lookup(line)
-        if (idx >= 0) fn(idx, line)
+        if (idx < 0) continue
+        const dirty = state[idx] === DIRTY
+        if (mode === M_CLEAN) {
+          if (dirty) this.#writeback(idx)
+          continue
+        }
+        if (dirty) {
+          const partial = line * ls < pa || line * ls + ls > end
+          if (mode === M_CIVAC || ((mode === M_INVAL_POC || mode === M_SNOOP_WRITE) && partial)) this.#writeback(idx)
+        }
+        this.#drop(idx)
       }
     }
   }
 
   /** Clean to the point of coherency (`dc cvac`): dirty lines are written back and stay valid. */
   clean(pa: number, len: number): void {
-    this.#forEachCached(pa, len, (idx) => {
-      if (this.#state[idx] === DIRTY) this.#writeback(idx)
-    })
+    this.#maintain(pa, len, M_CLEAN)
   }
 
   /** Invalidate (`dc ivac`): lines are discarded, dirty data included. */
   invalidate(pa: number, len: number): void {
-    this.#forEachCached(pa, len, (idx) => this.#drop(idx))
+    this.#maintain(pa, len, M_INVAL)
   }
 
   /** Clean and invalidate (`dc civac`). */
   cleanInvalidate(pa: number, len: number): void {
-    this.#forEachCached(pa, len, (idx) => {
-      if (this.#state[idx] === DIRTY) this.#writeback(idx)
-      this.#drop(idx)
-    })
+    this.#maintain(pa, len, M_CIVAC)
   }
 
   /**
@@ -325,19 +355,7 @@ export class CpuCache {
    * rest.
    */
   invalPoc(pa: number, len: number): void {
-    if (len <= 0) return
-    const ls = this.lineSize
-    const end = pa + len
-    const firstPartial = pa % ls !== 0
-    const lastPartial = end % ls !== 0
-    const firstLine = Math.floor(pa / ls)
-    const lastLine = Math.floor((end - 1) / ls)
-    this.#forEachCached(pa, len, (idx, line) => {
-      if (((line === firstLine && firstPartial) || (line === lastLine && lastPartial)) && this.#state[idx] === DIRTY) {
-        this.#writeback(idx)
-      }
-      this.#drop(idx)
-    })
+    this.#maintain(pa, len, M_INVAL_POC)
   }
 
   // ---------------------------------------------------------------- device side (coherent interconnect)
@@ -346,23 +364,25 @@ export class CpuCache {
   snoopRead(pa: number, dst: Uint8Array, off: number, len: number): void {
     this.#ram.read(pa, dst, off, len)
     const ls = this.lineSize
-    this.#forEachCached(pa, len, (idx, line) => {
-      if (this.#state[idx] !== DIRTY) return
-      const from = Math.max(pa, line * ls)
-      const to = Math.min(pa + len, line * ls + ls)
-      const src = idx * ls + (from - line * ls)
-      dst.set(this.#data.subarray(src, src + (to - from)), off + (from - pa))
-    })
+    const lpp = this.#linesPerPage
+    const lastLine = Math.floor((pa + len - 1) / ls)
+    for (let p = Math.floor(pa / PAGE_SIZE); p <= Math.floor(lastLine / lpp); p++) {
+      const info = this.#pages.get(p)
+      if (info === undefined || info.dirty === 0) continue
+      for (let line = Math.max(Math.floor(pa / ls), p * lpp); line <= Math.min(lastLine, p * lpp + lpp - 1); line++) {
+        const idx = this.#lookup(line)
+        if (idx < 0 || this.#state[idx] !== DIRTY) continue
+        const from = Math.max(pa, line * ls)
+        const to = Math.min(pa + len, line * ls + ls)
+        const src = idx * ls + (from - line * ls)
+        dst.set(this.#data.subarray(src, src + (to - from)), off + (from - pa))
+      }
+    }
   }
 
   /** Before a coherent device write: dirty lines it partly covers are written back, all dropped. */
   snoopWrite(pa: number, len: number): void {
-    const ls = this.lineSize
-    this.#forEachCached(pa, len, (idx, line) => {
-      const whole = line * ls >= pa && line * ls + ls <= pa + len
-      if (!whole && this.#state[idx] === DIRTY) this.#writeback(idx)
-      this.#drop(idx)
-    })
+    this.#maintain(pa, len, M_SNOOP_WRITE)
   }
 
   // ---------------------------------------------------------------- inspection (tests, teaching)

@@ -40,8 +40,6 @@ export interface DmaPortOptions {
   readonly coherent: boolean
 }
 
-const PAGE_SIZE = 4096
-
 export class DmaPort {
   readonly name: string
   readonly addressBits: number
@@ -55,6 +53,7 @@ export class DmaPort {
   readonly #limit: number
   readonly #runPa: number[] = []
   readonly #runLen: number[] = []
+  readonly #faultAt: number[] = [0]
 
   constructor(machine: Machine, name: string, options: DmaPortOptions) {
     const { addressBits, coherent } = options
@@ -94,25 +93,13 @@ export class DmaPort {
       runLen[0] = len
       n = 1
     } else {
-      let pos = bus
-      let left = len
-      while (left > 0) {
-        const chunk = Math.min(left, PAGE_SIZE - (pos % PAGE_SIZE))
-        const pa = this.#domain.translate(pos, write)
-        if (pa < 0) {
-          const reason = pa === -1 ? 'iommu-unmapped' : 'iommu-permission'
-          this.#machine.iommuFaults.push({ device: this.name, iova: pos, write, reason: pa === -1 ? 'unmapped' : 'permission' })
-          obs?.blocked(this, reason, pos, len - (pos - bus), write)
-          return -MEMTX_ACCESS_ERROR
-        }
-        if (n > 0 && runPa[n - 1]! + runLen[n - 1]! === pa) runLen[n - 1]! += chunk
-        else {
-          runPa[n] = pa
-          runLen[n] = chunk
-          n++
-        }
-        pos += chunk
-        left -= chunk
+      n = this.#domain.walk(bus, len, write, runPa, runLen, this.#faultAt)
+      if (n < 0) {
+        const at = this.#faultAt[0]!
+        const reason = n === -1 ? 'iommu-unmapped' : 'iommu-permission'
+        this.#machine.iommuFaults.push({ device: this.name, iova: at, write, reason: n === -1 ? 'unmapped' : 'permission' })
+        obs?.blocked(this, reason, at, len - (at - bus), write)
+        return -MEMTX_ACCESS_ERROR
       }
     }
     const ram = this.#machine.ram

@@ -48,31 +48,79 @@ export class IommuDomain {
     if (iova % PAGE_SIZE !== 0 || pa % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0) {
       throw new RangeError(`iommu map: iova, pa and size must be page aligned`)
     }
-    for (let off = 0; off < size; off += PAGE_SIZE) {
-      const vpn = (iova + off) / PAGE_SIZE
+    let vpn = iova / PAGE_SIZE
+    let pte = (pa / PAGE_SIZE) * 4 + prot
+    const last = vpn + size / PAGE_SIZE
+    while (vpn < last) {
       const t = Math.floor(vpn / PTES_PER_TABLE)
       let table = this.#tables.get(t)
       if (table === undefined) {
         table = new Float64Array(PTES_PER_TABLE)
         this.#tables.set(t, table)
       }
-      const i = vpn - t * PTES_PER_TABLE
-      if (table[i] === 0) this.#mappedPages++
-      table[i] = ((pa + off) / PAGE_SIZE) * 4 + prot
+      const stop = Math.min(last, (t + 1) * PTES_PER_TABLE)
+      for (; vpn < stop; vpn++, pte += 4) {
+        const i = vpn - t * PTES_PER_TABLE
+        if (table[i] === 0) this.#mappedPages++
+        table[i] = pte
+      }
     }
   }
 
   /** Removes the PTEs of [iova, iova+size). */
   unmap(iova: number, size: number): void {
-    for (let off = 0; off < size; off += PAGE_SIZE) {
-      const vpn = (iova + off) / PAGE_SIZE
+    let vpn = Math.floor(iova / PAGE_SIZE)
+    const last = vpn + Math.ceil(size / PAGE_SIZE)
+    while (vpn < last) {
       const t = Math.floor(vpn / PTES_PER_TABLE)
+      const stop = Math.min(last, (t + 1) * PTES_PER_TABLE)
       const table = this.#tables.get(t)
-      if (table === undefined) continue
-      const i = vpn - t * PTES_PER_TABLE
-      if (table[i] !== 0) this.#mappedPages--
-      table[i] = 0
+      if (table === undefined) {
+        vpn = stop
+        continue
+      }
+      for (; vpn < stop; vpn++) {
+        const i = vpn - t * PTES_PER_TABLE
+        if (table[i] !== 0) this.#mappedPages--
+        table[i] = 0
+      }
     }
+  }
+
+  /**
+   * Translates [iova, iova+len) into physically contiguous runs written to runPa/runLen; returns
+   * the run count, or -1 (unmapped) / -2 (permission) with faultAt[0] set to the faulting IOVA.
+   */
+  walk(iova: number, len: number, write: boolean, runPa: number[], runLen: number[], faultAt: number[]): number {
+    const need = write ? IOMMU_WRITE : IOMMU_READ
+    let n = 0
+    let pos = iova
+    const end = iova + len
+    let tableIdx = -1
+    let table: Float64Array | undefined
+    while (pos < end) {
+      const vpn = Math.floor(pos / PAGE_SIZE)
+      const t = Math.floor(vpn / PTES_PER_TABLE)
+      if (t !== tableIdx) {
+        tableIdx = t
+        table = this.#tables.get(t)
+      }
+      const pte = table === undefined ? 0 : table[vpn - t * PTES_PER_TABLE]!
+      if (pte === 0 || ((pte % 4) & need) === 0) {
+        faultAt[0] = pos
+        return pte === 0 ? -1 : -2
+      }
+      const pa = ((pte - (pte % 4)) / 4) * PAGE_SIZE + (pos - vpn * PAGE_SIZE)
+      const chunk = Math.min(end - pos, (vpn + 1) * PAGE_SIZE - pos)
+      if (n > 0 && runPa[n - 1]! + runLen[n - 1]! === pa) runLen[n - 1]! += chunk
+      else {
+        runPa[n] = pa
+        runLen[n] = chunk
+        n++
+      }
+      pos += chunk
+    }
+    return n
   }
 
   /** The PTE for the page holding iova (0 when none). */

@@ -11,9 +11,12 @@ import type { System } from '../system.js'
 
 /** The dma-debug entries of one device (kernel/dma/debug.c's hash, per device). */
 export class DebugTable {
-  readonly #byDma = new Map<number, DmaMapping[]>()
+  /** Entries by exact DMA address; several at one address are chained through `nextSame`. */
+  readonly #byDma = new Map<number, DmaMapping>()
   /** All entries sorted by DMA address, for containing look-ups. */
   readonly #sorted: DmaMapping[] = []
+  /** The largest size ever added (bounds the backward walk of look-ups). */
+  #maxSize = 0
 
   get size(): number {
     return this.#sorted.length
@@ -23,60 +26,91 @@ export class DebugTable {
     return this.#sorted
   }
 
-  add(m: DmaMapping): void {
-    const list = this.#byDma.get(m.dma)
-    if (list === undefined) this.#byDma.set(m.dma, [m])
-    else list.push(m)
+  #lowerBound(dma: number): number {
     const s = this.#sorted
     let lo = 0
     let hi = s.length
     while (lo < hi) {
       const mid = (lo + hi) >> 1
-      if (s[mid]!.dma <= m.dma) lo = mid + 1
+      if (s[mid]!.dma < dma) lo = mid + 1
       else hi = mid
     }
-    s.splice(lo, 0, m)
+    return lo
+  }
+
+  add(m: DmaMapping): void {
+    if (m.size > this.#maxSize) this.#maxSize = m.size
+    m.nextSame = this.#byDma.get(m.dma) ?? null
+    this.#byDma.set(m.dma, m)
+    const s = this.#sorted
+    if (s.length === 0 || s[s.length - 1]!.dma <= m.dma) s.push(m)
+    else s.splice(this.#lowerBound(m.dma), 0, m)
   }
 
   remove(m: DmaMapping): void {
-    const list = this.#byDma.get(m.dma)
-    if (list !== undefined) {
-      const i = list.indexOf(m)
-      if (i >= 0) list.splice(i, 1)
-      if (list.length === 0) this.#byDma.delete(m.dma)
+    const head = this.#byDma.get(m.dma)
+    if (head === m) {
+      if (m.nextSame === null) this.#byDma.delete(m.dma)
+      else this.#byDma.set(m.dma, m.nextSame)
+    } else {
+      for (let x: DmaMapping | null | undefined = head; x != null; x = x.nextSame) {
+        if (x.nextSame === m) {
+          x.nextSame = m.nextSame
+          break
+        }
+      }
     }
-    const j = this.#sorted.lastIndexOf(m)
-    if (j >= 0) this.#sorted.splice(j, 1)
+    m.nextSame = null
+    const s = this.#sorted
+    if (s.length === 1 && s[0] === m) s.pop()
+    else {
+      for (let i = this.#lowerBound(m.dma); i < s.length && s[i]!.dma === m.dma; i++) {
+        if (s[i] === m) {
+          s.splice(i, 1)
+          break
+        }
+      }
+    }
   }
 
   /** Entries whose DMA address is exactly dma. */
-  exact(dma: number): readonly DmaMapping[] {
-    return this.#byDma.get(dma) ?? []
+  exact(dma: number): DmaMapping[] {
+    const out: DmaMapping[] = []
+    for (let x = this.#byDma.get(dma) ?? null; x !== null; x = x.nextSame) out.push(x)
+    return out
+  }
+
+  /** The first entry at exactly dma, or undefined. */
+  first(dma: number): DmaMapping | undefined {
+    return this.#byDma.get(dma)
   }
 
   /** The entry containing all of [dma, dma+size), else undefined. */
   containing(dma: number, size: number): DmaMapping | undefined {
-    const exact = this.#byDma.get(dma)
-    if (exact !== undefined) for (const m of exact) if (size <= m.size) return m
+    for (let x = this.#byDma.get(dma) ?? null; x !== null; x = x.nextSame) if (size <= x.size) return x
     const s = this.#sorted
-    let lo = 0
-    let hi = s.length
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1
-      if (s[mid]!.dma <= dma) lo = mid + 1
-      else hi = mid
-    }
-    for (let i = lo - 1; i >= 0; i--) {
+    for (let i = this.#lowerBound(dma + 1) - 1; i >= 0; i--) {
       const m = s[i]!
       if (dma + size <= m.dma + m.size) return m
+      if (dma - m.dma >= this.#maxSize) break
     }
     return undefined
   }
 
-  /** An entry containing dma (start only), for out-of-range diagnosis. */
+  /** An entry containing the address dma, if any. */
   holding(dma: number): DmaMapping | undefined {
-    for (const m of this.#sorted) if (dma >= m.dma && dma < m.dma + m.size) return m
+    const s = this.#sorted
+    for (let i = this.#lowerBound(dma + 1) - 1; i >= 0; i--) {
+      const m = s[i]!
+      if (dma < m.dma + m.size) return m
+      if (dma - m.dma >= this.#maxSize) break
+    }
     return undefined
+  }
+
+  /** The lowest entry start above dma, if any. */
+  nextStart(dma: number): number | undefined {
+    return this.#sorted[this.#lowerBound(dma + 1)]?.dma
   }
 }
 
@@ -89,10 +123,11 @@ export class Device {
   readonly name: string
   readonly sys: System
   readonly port: DmaPort
-  /** The streaming DMA mask (`*dev->dma_mask`). */
-  dma_mask: bigint
-  /** The coherent DMA mask (`dev->coherent_dma_mask`). */
-  coherent_dma_mask: bigint
+  #dmaMask = 0n
+  #coherentMask = 0n
+  /** The streaming mask as a number (addresses are below 2^53). */
+  dmaLimit = 0
+  coherentLimit = 0
   /** `dev_is_dma_coherent()`: device accesses snoop the CPU cache. */
   readonly dma_coherent: boolean
   /** dma-debug entries: live mappings and allocations. */
@@ -116,13 +151,22 @@ export class Device {
     port.opaque = this
   }
 
-  /** The streaming mask as a number (addresses are below 2^53). */
-  get dmaLimit(): number {
-    return maskToLimit(this.dma_mask)
+  /** The streaming DMA mask (`*dev->dma_mask`). */
+  get dma_mask(): bigint {
+    return this.#dmaMask
+  }
+  set dma_mask(mask: bigint) {
+    this.#dmaMask = mask
+    this.dmaLimit = maskToLimit(mask)
   }
 
-  get coherentLimit(): number {
-    return maskToLimit(this.coherent_dma_mask)
+  /** The coherent DMA mask (`dev->coherent_dma_mask`). */
+  get coherent_dma_mask(): bigint {
+    return this.#coherentMask
+  }
+  set coherent_dma_mask(mask: bigint) {
+    this.#coherentMask = mask
+    this.coherentLimit = maskToLimit(mask)
   }
 
   toString(): string {

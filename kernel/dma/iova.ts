@@ -37,8 +37,10 @@ export class IovaDomain {
   #allocBelow(npages: number, top: number): number {
     const size = npages * PAGE_SIZE
     const stack = this.#free.get(npages)
-    if (stack !== undefined) {
-      for (let i = stack.length - 1; i >= 0; i--) {
+    if (stack !== undefined && stack.length > 0) {
+      const last = stack[stack.length - 1]!
+      if (last + size <= top) return stack.pop()!
+      for (let i = stack.length - 2; i >= 0; i--) {
         const base = stack[i]!
         if (base + size <= top) {
           stack.splice(i, 1)

@@ -51,34 +51,31 @@ export class Sanitizer implements DmaObserver {
 
   // ------------------------------------------------------------------ registration
 
-  /** Indexes a mapping or allocation on the pages it covers (CPU side and device side). */
+  /**
+   * Indexes a streaming mapping on the pages its CPU-side bytes cover. (Device accesses find their
+   * mapping by bus address in the device's dma-debug table, so nothing is indexed for that side.)
+   */
   add(m: DmaMapping): void {
+    if (m.own === null) return
     const pages = this.#sys.pages
-    if (m.own !== null) {
-      for (let p = Math.floor(m.cpuPa / PAGE_SIZE); p <= Math.floor((m.cpuPa + m.size - 1) / PAGE_SIZE); p++) {
-        const meta = pages.ensure(p)
-        meta.cpuMaps = addTo(meta.cpuMaps, m)
-        if (meta.ghosts !== null) meta.ghosts = meta.ghosts.filter((g) => g.cpuPa + g.size <= m.cpuPa || g.cpuPa >= m.cpuPa + m.size) || null
-        if (meta.ghosts?.length === 0) meta.ghosts = null
-      }
-    }
-    for (let p = Math.floor(m.devPa / PAGE_SIZE); p <= Math.floor((m.devPa + m.size - 1) / PAGE_SIZE); p++) {
+    const last = Math.floor((m.cpuPa + m.size - 1) / PAGE_SIZE)
+    for (let p = Math.floor(m.cpuPa / PAGE_SIZE); p <= last; p++) {
       const meta = pages.ensure(p)
-      meta.devRegions = addTo(meta.devRegions, m)
+      meta.cpuMaps = addTo(meta.cpuMaps, m)
+      if (meta.ghosts !== null) {
+        meta.ghosts = meta.ghosts.filter((g) => g.cpuPa + g.size <= m.cpuPa || g.cpuPa >= m.cpuPa + m.size)
+        if (meta.ghosts.length === 0) meta.ghosts = null
+      }
     }
   }
 
   remove(m: DmaMapping): void {
+    if (m.own === null) return
     const pages = this.#sys.pages
-    if (m.own !== null) {
-      for (let p = Math.floor(m.cpuPa / PAGE_SIZE); p <= Math.floor((m.cpuPa + m.size - 1) / PAGE_SIZE); p++) {
-        const meta = pages.get(p)
-        if (meta !== undefined) meta.cpuMaps = removeFrom(meta.cpuMaps, m)
-      }
-    }
-    for (let p = Math.floor(m.devPa / PAGE_SIZE); p <= Math.floor((m.devPa + m.size - 1) / PAGE_SIZE); p++) {
+    const last = Math.floor((m.cpuPa + m.size - 1) / PAGE_SIZE)
+    for (let p = Math.floor(m.cpuPa / PAGE_SIZE); p <= last; p++) {
       const meta = pages.get(p)
-      if (meta !== undefined) meta.devRegions = removeFrom(meta.devRegions, m)
+      if (meta !== undefined) meta.cpuMaps = removeFrom(meta.cpuMaps, m)
     }
   }
 
@@ -236,45 +233,37 @@ export class Sanitizer implements DmaObserver {
     const dev = port.opaque as Device | undefined
     if (dev === undefined) return
     const sys = this.#sys
-    const end = pa + len
-    let pos = pa
-    let mappedFrom = -1
+    const end = bus + len
+    let pos = bus
+    let checkInit = false
     while (pos < end) {
-      const meta = sys.pages.at(pos)
-      const regions = meta?.devRegions
-      let r: DmaMapping | undefined
-      let nextStart = Math.min(end, (Math.floor(pos / PAGE_SIZE) + 1) * PAGE_SIZE)
-      if (regions != null) {
-        for (const x of regions) {
-          if (x.devPa <= pos && pos < x.devPa + x.size) {
-            if (r === undefined || (r.dev !== dev && x.dev === dev)) r = x
-          } else if (x.devPa > pos && x.devPa < nextStart) nextStart = x.devPa
-        }
-      }
+      const r = dev.entries.holding(pos)
       if (r === undefined) {
+        const next = dev.entries.nextStart(pos)
+        const stop = next === undefined ? end : Math.min(end, next)
         if (sys.checks.ownership) {
           sys.report({
             kind: 'device-access-cpu-owned',
             device: dev.name,
-            message: `device ${write ? 'write to' : 'read of'} [phys=${hex(pos)}] [size=${nextStart - pos} bytes] (bus address ${hex(bus + (pos - pa))}), memory that is not mapped for DMA: the CPU owns it (never mapped, or already unmapped)`,
-            details: { phys: pos, len: nextStart - pos, bus: bus + (pos - pa), write },
+            message: `device ${write ? 'write to' : 'read of'} [bus address=${hex(pos)}] [size=${stop - pos} bytes] (phys ${hex(pa + (pos - bus))}), memory that is not mapped for DMA: the CPU owns it (never mapped, or already unmapped)`,
+            details: { bus: pos, len: stop - pos, phys: pa + (pos - bus), write },
           })
         }
-        pos = nextStart
+        pos = stop
         continue
       }
-      const chunkEnd = Math.min(end, r.devPa + r.size)
+      const chunkEnd = Math.min(end, r.dma + r.size)
       if (r.own !== null) {
-        if (mappedFrom < 0) mappedFrom = pos
-        this.#deviceVsMapping(dev, r, pos - r.devPa, chunkEnd - r.devPa, write)
+        checkInit = true
+        this.#deviceVsMapping(dev, r, pos - r.dma, chunkEnd - r.dma, write)
       }
       pos = chunkEnd
     }
     if (write) sys.shadow.mark(pa, len, true)
-    else if (sys.checks.kmsan && mappedFrom >= 0) {
-      const u = sys.shadow.firstUninit(mappedFrom, end - mappedFrom)
+    else if (sys.checks.kmsan && checkInit) {
+      const u = sys.shadow.firstUninit(pa, len)
       if (u >= 0) {
-        const m = sys.pages.at(u)?.devRegions?.find((x) => x.devPa <= u && u < x.devPa + x.size)
+        const m = dev.entries.holding(bus + (u - pa))
         sys.report({
           kind: 'uninit-to-device',
           device: dev.name,

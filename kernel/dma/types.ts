@@ -175,6 +175,8 @@ export class DmaMapping {
   sgMapped = 0
   sgHead: object | null = null
   live = true
+  /** The next entry at the same DMA address (dma-debug's table). */
+  nextSame: DmaMapping | null = null
   /** Set for coherent allocations that belong to a dma_pool. */
   pool: object | null = null
 

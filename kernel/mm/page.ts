@@ -77,8 +77,6 @@ export class PageMeta<M = unknown, R = unknown> {
   init: Uint8Array | null = null
   /** Streaming mappings whose CPU-side bytes lie in this page. */
   cpuMaps: M[] | null = null
-  /** Ranges a device may reach in this page (mappings at their device-side address, coherent memory). */
-  devRegions: R[] | null = null
   /** Bytes unmapped with DMA_ATTR_SKIP_CPU_SYNC while the device owned them. */
   ghosts: M[] | null = null
   constructor(pfn: number) {

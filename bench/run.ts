@@ -1,0 +1,30 @@
+/**
+ * `npm run bench`: runs every benchmark module, prints a table and merges the entries into
+ * bench/results.json (an array of { name, value, unit, ratio? }; entries of other modules stay).
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import type { BenchResult } from './harness.js'
+import { run as dma } from './dma.bench.js'
+
+const modules: [string, () => Promise<BenchResult[]>][] = [['dma', dma]]
+
+const file = fileURLToPath(new URL('./results.json', import.meta.url))
+const old: BenchResult[] = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as BenchResult[]) : []
+const byName = new Map(old.map((r) => [r.name, r]))
+const fresh: BenchResult[] = []
+for (const [label, fn] of modules) {
+  process.stderr.write(`bench: ${label} ...\n`)
+  for (const r of await fn()) {
+    byName.set(r.name, r)
+    fresh.push(r)
+  }
+}
+const rows = fresh.map((r) => [r.name, r.value.toLocaleString('en-US'), r.unit, r.ratio === undefined ? '' : `${r.ratio}x`])
+const widths = [0, 1, 2, 3].map((i) => Math.max(...[['benchmark', 'value', 'unit', 'ratio'], ...rows].map((row) => row[i]!.length)))
+const line = (row: string[]) => row.map((c, i) => (i === 1 || i === 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ')
+console.log(line(['benchmark', 'value', 'unit', 'ratio']))
+for (const row of rows) console.log(line(row))
+for (const r of fresh) if (r.note !== undefined) console.log(`  ${r.name}: ${r.note}`)
+writeFileSync(file, `${JSON.stringify([...byName.values()], null, 2)}\n`)
+console.log(`wrote ${file}`)
