@@ -87,7 +87,7 @@ export class DmaPort {
     }
     const runPa = this.#runPa
     const runLen = this.#runLen
-    let n = 0
+    let n: number
     if (this.#domain === null) {
       runPa[0] = bus
       runLen[0] = len

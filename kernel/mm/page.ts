@@ -65,7 +65,7 @@ export interface PageDmaRef {
   readonly end: number
 }
 
-export class PageMeta<M = unknown, R = unknown> {
+export class PageMeta<M = unknown> {
   readonly page: Page
   state = PAGE_NEVER
   /** The object that owns this whole page (page blocks, large kmalloc, coherent). */
@@ -87,31 +87,31 @@ export class PageMeta<M = unknown, R = unknown> {
 const SECTION = 1024
 
 /** The page metadata array (a sparse mem_map). */
-export class PageTable<M = unknown, R = unknown> {
-  readonly #sections = new Map<number, (PageMeta<M, R> | undefined)[]>()
+export class PageTable<M = unknown, _R = unknown> {
+  readonly #sections = new Map<number, (PageMeta<M> | undefined)[]>()
 
-  get(pfn: number): PageMeta<M, R> | undefined {
+  get(pfn: number): PageMeta<M> | undefined {
     const s = Math.floor(pfn / SECTION)
     return this.#sections.get(s)?.[pfn - s * SECTION]
   }
 
-  ensure(pfn: number): PageMeta<M, R> {
+  ensure(pfn: number): PageMeta<M> {
     const s = Math.floor(pfn / SECTION)
     let sec = this.#sections.get(s)
     if (sec === undefined) {
-      sec = new Array<PageMeta<M, R> | undefined>(SECTION)
+      sec = new Array<PageMeta<M> | undefined>(SECTION)
       this.#sections.set(s, sec)
     }
     let m = sec[pfn - s * SECTION]
     if (m === undefined) {
-      m = new PageMeta<M, R>(pfn)
+      m = new PageMeta<M>(pfn)
       sec[pfn - s * SECTION] = m
     }
     return m
   }
 
   /** The metadata of the page holding physical address pa. */
-  at(pa: number): PageMeta<M, R> | undefined {
+  at(pa: number): PageMeta<M> | undefined {
     return this.get(Math.floor(pa / PAGE_SIZE))
   }
 }
