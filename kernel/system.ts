@@ -47,7 +47,7 @@ export class System {
   readonly platform: PlatformInfo
   readonly machine: Machine
   readonly checks: Checks
-  readonly pages = new PageTable<DmaMapping, DmaMapping>()
+  readonly pages = new PageTable<DmaMapping>()
   readonly buddy: PageAllocator
   readonly slab: SlabAllocator
   readonly shadow: InitShadow

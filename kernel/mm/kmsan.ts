@@ -10,9 +10,9 @@ import type { PageTable } from './page.js'
 import { PAGE_SIZE } from '../types.js'
 
 export class InitShadow {
-  readonly #pages: PageTable<unknown, unknown>
+  readonly #pages: PageTable<unknown>
 
-  constructor(pages: PageTable<unknown, unknown>) {
+  constructor(pages: PageTable<unknown>) {
     this.#pages = pages
   }
 

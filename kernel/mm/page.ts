@@ -87,7 +87,7 @@ export class PageMeta<M = unknown> {
 const SECTION = 1024
 
 /** The page metadata array (a sparse mem_map). */
-export class PageTable<M = unknown, _R = unknown> {
+export class PageTable<M = unknown> {
   readonly #sections = new Map<number, (PageMeta<M> | undefined)[]>()
 
   get(pfn: number): PageMeta<M> | undefined {

@@ -33,14 +33,14 @@ class KmemCache {
 export class SlabAllocator {
   readonly minAlign: number
   readonly #caches: KmemCache[]
-  readonly #pages: PageTable<unknown, unknown>
+  readonly #pages: PageTable<unknown>
   readonly #buddy: PageAllocator
   readonly #quarantine: KObject[] = []
   #quarantineBytes = 0
   /** Live objects by physical start (for kfree lookups and leak accounting). */
   readonly live = new Map<number, KObject>()
 
-  constructor(pages: PageTable<unknown, unknown>, buddy: PageAllocator, minAlign: number) {
+  constructor(pages: PageTable<unknown>, buddy: PageAllocator, minAlign: number) {
     this.#pages = pages
     this.#buddy = buddy
     this.minAlign = minAlign
