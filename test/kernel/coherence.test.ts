@@ -11,7 +11,6 @@ import {
   DMA_FROM_DEVICE,
   DMA_TO_DEVICE,
   dma_map_single,
-  dma_map_single_attrs,
   dma_mapping_error,
   dma_sync_single_for_cpu,
   dma_sync_single_for_device,
