@@ -11,8 +11,13 @@ import type { System } from '../system.js'
 
 /** The dma-debug entries of one device (kernel/dma/debug.c's hash, per device). */
 export class DebugTable {
-  /** Entries by exact DMA address; several at one address are chained through `nextSame`. */
-  readonly #byDma = new Map<number, DmaMapping>()
+  /**
+   * Entries by exact DMA address; several at one address are chained through `nextSame`. A
+   * removed address keeps its key (null) until tombstones outnumber live keys, so a map/unmap loop
+   * does not make the hash table shrink and grow on every pair.
+   */
+  #byDma = new Map<number, DmaMapping | null>()
+  #tombstones = 0
   /** All entries sorted by DMA address, for containing look-ups. */
   readonly #sorted: DmaMapping[] = []
   /** The largest size ever added (bounds the backward walk of look-ups). */
@@ -40,7 +45,9 @@ export class DebugTable {
 
   add(m: DmaMapping): void {
     if (m.size > this.#maxSize) this.#maxSize = m.size
-    m.nextSame = this.#byDma.get(m.dma) ?? null
+    const head = this.#byDma.get(m.dma)
+    if (head === null) this.#tombstones--
+    m.nextSame = head ?? null
     this.#byDma.set(m.dma, m)
     const s = this.#sorted
     if (s.length === 0 || s[s.length - 1]!.dma <= m.dma) s.push(m)
@@ -50,8 +57,8 @@ export class DebugTable {
   remove(m: DmaMapping): void {
     const head = this.#byDma.get(m.dma)
     if (head === m) {
-      if (m.nextSame === null) this.#byDma.delete(m.dma)
-      else this.#byDma.set(m.dma, m.nextSame)
+      this.#byDma.set(m.dma, m.nextSame)
+      if (m.nextSame === null && ++this.#tombstones > 64 && this.#tombstones > this.#byDma.size / 2) this.#compact()
     } else {
       for (let x: DmaMapping | null | undefined = head; x != null; x = x.nextSame) {
         if (x.nextSame === m) {
@@ -73,6 +80,13 @@ export class DebugTable {
     }
   }
 
+  #compact(): void {
+    const fresh = new Map<number, DmaMapping | null>()
+    for (const [k, v] of this.#byDma) if (v !== null) fresh.set(k, v)
+    this.#byDma = fresh
+    this.#tombstones = 0
+  }
+
   /** Entries whose DMA address is exactly dma. */
   exact(dma: number): DmaMapping[] {
     const out: DmaMapping[] = []
@@ -82,7 +96,7 @@ export class DebugTable {
 
   /** The first entry at exactly dma, or undefined. */
   first(dma: number): DmaMapping | undefined {
-    return this.#byDma.get(dma)
+    return this.#byDma.get(dma) ?? undefined
   }
 
   /** The entry containing all of [dma, dma+size), else undefined. */

@@ -244,7 +244,7 @@ export class DmaCore {
 
   /** dma_mapping_error(): marks the exact entry checked. */
   mappingErrorChecked(dev: Device, dma: number): void {
-    for (const m of dev.entries.exact(dma)) {
+    for (let m = dev.entries.first(dma) ?? null; m !== null; m = m.nextSame) {
       if (m.mapErr === MAP_ERR_NOT_CHECKED) {
         m.mapErr = MAP_ERR_CHECKED
         return
@@ -265,10 +265,19 @@ export class DmaCore {
     fn: string,
   ): DmaMapping | undefined {
     const sys = this.#sys
-    const list = dev.entries.exact(dma)
+    // Best fit on (type, size, direction), as dma-debug's bucket_find_exact does.
+    const head = dev.entries.first(dma)
     let m: DmaMapping | undefined
-    for (const e of list) if (e.type === type && e.size === size && e.dir === dir) m = e
-    m ??= list.find((e) => e.type === type) ?? list[0]
+    let sameType: DmaMapping | undefined
+    for (let e = head ?? null; e !== null; e = e.nextSame) {
+      if (e.type !== type) continue
+      sameType ??= e
+      if (e.size === size && e.dir === dir) {
+        m = e
+        break
+      }
+    }
+    m ??= sameType ?? head
     const debug = sys.checks.dmaDebug
     if (m === undefined) {
       if (debug) {
