@@ -75,7 +75,7 @@ export class System {
     this.logger = typeof o.log === 'string' ? pino({ level: o.log, base: { sys: this.name } }) : o.log
     this.log = new ReportLog(o.seed, () => this.clockSource.now, (r) => this.logger.warn({ kind: r.kind, site: r.site }, formatReport(r)))
     this.buddy = new PageAllocator(this.machine.ram.banks)
-    this.slab = new SlabAllocator(this.pages, this.buddy, o.kmallocMinAlign)
+    this.slab = new SlabAllocator(this.pages, this.buddy, o.kmallocMinAlign, o.checks.kasan)
     this.shadow = new InitShadow(this.pages)
     this.dma = new DmaCore(this)
   }

@@ -80,7 +80,7 @@ function kasanCheck(sys: Sys, pa: number, len: number, write: boolean, fn: strin
     return undefined
   }
   let obj: KObject | null
-  if (meta.slab !== null) obj = meta.slab.objects[Math.floor((pa - meta.slab.pa) / meta.slab.objSize)] ?? null
+  if (meta.slab !== null) obj = meta.slab.objects[Math.floor((pa - meta.slab.pa) / meta.slab.stride)] ?? null
   else obj = meta.object
   if (obj === null) {
     if (meta.slab !== null && sys.checks.kasan) {
@@ -173,7 +173,7 @@ export function kfree(p: CpuAddr | null): void {
   if (p === null || p === ZERO_SIZE_PTR || (p as number) === 0) return
   const pa = cpuPa(t, 'kfree', p, 1, 'objp')
   const meta = sys.pages.at(pa)
-  const obj = meta === undefined ? undefined : meta.slab !== null ? meta.slab.objects[Math.floor((pa - meta.slab.pa) / meta.slab.objSize)] : meta.object
+  const obj = meta === undefined ? undefined : meta.slab !== null ? meta.slab.objects[Math.floor((pa - meta.slab.pa) / meta.slab.stride)] : meta.object
   if (obj == null || obj.kind !== 'kmalloc' || (meta!.slab === null && obj.order === 0 && meta!.object?.kind !== 'kmalloc')) {
     badArg(t, 'kfree', 'objp', `(${hex(p)}) is not a kmalloc pointer`)
   }

@@ -49,7 +49,10 @@ export class KObject {
 /** A slab: one page block cut into equal objects (mm/slub.c). */
 export interface SlabInfo {
   readonly pa: number
+  /** Object size of the cache (what kmalloc can hand out from a slot). */
   readonly objSize: number
+  /** Distance between slots: the object plus KASAN's redzone, a multiple of the minimum alignment. */
+  readonly stride: number
   readonly objects: (KObject | null)[]
   readonly cacheName: string
 }

@@ -20,14 +20,27 @@ const QUARANTINE_BYTES = 1 << 20
 class KmemCache {
   readonly name: string
   readonly objSize: number
+  /** Slot distance: object + redzone, rounded to the minimum alignment. */
+  readonly stride: number
   readonly order: number
   /** Free slots (physical addresses), LIFO. */
   readonly free: number[] = []
-  constructor(objSize: number) {
+  constructor(objSize: number, redzone: number, minAlign: number) {
     this.objSize = objSize
+    this.stride = Math.ceil((objSize + redzone) / minAlign) * minAlign
     this.name = `kmalloc-${objSize >= 1024 ? `${objSize / 1024}k` : objSize}`
-    this.order = get_order(objSize)
+    this.order = get_order(this.stride)
   }
+}
+
+/** Generic KASAN's optimal_redzone() (mm/kasan/generic.c). */
+function optimalRedzone(size: number): number {
+  if (size <= 64 - 16) return 16
+  if (size <= 128 - 32) return 32
+  if (size <= 512 - 64) return 64
+  if (size <= 4096 - 128) return 128
+  if (size <= (1 << 14) - 256) return 256
+  return 512
 }
 
 export class SlabAllocator {
@@ -40,7 +53,12 @@ export class SlabAllocator {
   /** Live objects by physical start (for kfree lookups and leak accounting). */
   readonly live = new Map<number, KObject>()
 
-  constructor(pages: PageTable<unknown>, buddy: PageAllocator, minAlign: number) {
+  /**
+   * With KASAN on (`redzones`), every slot is followed by a redzone (at least 16 bytes, rounded so
+   * slots stay aligned to minAlign), as generic KASAN lays slabs out: an overflow into the next
+   * object lands in the redzone and is caught.
+   */
+  constructor(pages: PageTable<unknown>, buddy: PageAllocator, minAlign: number, redzones = true) {
     this.#pages = pages
     this.#buddy = buddy
     this.minAlign = minAlign
@@ -50,7 +68,7 @@ export class SlabAllocator {
       if (s === 64 && minAlign <= 32) sizes.push(96)
       if (s === 128 && minAlign <= 64) sizes.push(192)
     }
-    this.#caches = sizes.sort((a, b) => a - b).map((s) => new KmemCache(s))
+    this.#caches = sizes.sort((a, b) => a - b).map((s) => new KmemCache(s, redzones ? optimalRedzone(s) : 0, minAlign))
   }
 
   /** The cache a request of `size` bytes is served from, or undefined for kmalloc_large. */
@@ -63,15 +81,15 @@ export class SlabAllocator {
     if (pfn < 0) return false
     const base = pfn * PAGE_SIZE
     const bytes = PAGE_SIZE * 2 ** cache.order
-    const count = Math.floor(bytes / cache.objSize)
-    const slab: SlabInfo = { pa: base, objSize: cache.objSize, objects: new Array<KObject | null>(count).fill(null), cacheName: cache.name }
+    const count = Math.floor(bytes / cache.stride)
+    const slab: SlabInfo = { pa: base, objSize: cache.objSize, stride: cache.stride, objects: new Array<KObject | null>(count).fill(null), cacheName: cache.name }
     for (let i = 0; i < 2 ** cache.order; i++) {
       const m = this.#pages.ensure(pfn + i)
       m.state = PAGE_ALLOCATED
       m.slab = slab
       m.object = null
     }
-    for (let i = count - 1; i >= 0; i--) cache.free.push(base + i * cache.objSize)
+    for (let i = count - 1; i >= 0; i--) cache.free.push(base + i * cache.stride)
     return true
   }
 
@@ -84,7 +102,7 @@ export class SlabAllocator {
     const meta = this.#pages.at(pa)!
     const slab = meta.slab!
     const obj = new KObject('kmalloc', pa, size, cache.objSize)
-    slab.objects[(pa - slab.pa) / slab.objSize] = obj
+    slab.objects[(pa - slab.pa) / slab.stride] = obj
     this.live.set(pa, obj)
     return obj
   }
@@ -127,7 +145,7 @@ export class SlabAllocator {
   objectAt(pa: number): KObject | null | undefined {
     const meta = this.#pages.at(pa)
     if (meta === undefined) return undefined
-    if (meta.slab !== null) return meta.slab.objects[Math.floor((pa - meta.slab.pa) / meta.slab.objSize)] ?? null
+    if (meta.slab !== null) return meta.slab.objects[Math.floor((pa - meta.slab.pa) / meta.slab.stride)] ?? null
     return meta.object
   }
 }

@@ -149,15 +149,15 @@ describe('cache-line sharing without ARCH_DMA_MINALIGN', () => {
     const sys = boot({ arch: 'arm64', kmallocMinAlign: 8, log: 'silent' })
     const m = sys.attachTestMaster('tm0')
     const got = await sys.run(() => {
-      const a = kmalloc(32)!
-      const b = kmalloc(32)!
+      const a = kmalloc(16)!
+      const b = kmalloc(16)!
       expect(Math.floor(virt_to_phys(a) / 64)).toBe(Math.floor(virt_to_phys(b) / 64))
-      memset(a, 0, 32)
-      const dma = dma_map_single(m.dev, a, 32, DMA_FROM_DEVICE)
+      memset(a, 0, 16)
+      const dma = dma_map_single(m.dev, a, 16, DMA_FROM_DEVICE)
       dma_mapping_error(m.dev, dma)
       mem_write8(b, 0, 1) // dirties the shared line, with a's stale zeros in it
-      m.write(dma, new Uint8Array(32).fill(0x55))
-      dma_unmap_single(m.dev, dma, 32, DMA_FROM_DEVICE) // the partial line is cleaned: zeros win
+      m.write(dma, new Uint8Array(16).fill(0x55))
+      dma_unmap_single(m.dev, dma, 16, DMA_FROM_DEVICE) // the partial line is cleaned: zeros win
       return mem_read8(a, 0)
     })
     expect(got).toBe(0)
