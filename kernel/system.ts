@@ -68,7 +68,13 @@ export class System {
     try {
       this.machine = new Machine({ arch: o.arch, coherent: o.coherent, seed: o.seed, iommu: o.iommu, cache: o.cache })
     } catch (e) {
-      if (e instanceof RangeError) throw new BootOptionError('cache', `${e.message} (default ${JSON.stringify(DEFAULT_CACHE_CONFIG)})`)
+      if (e instanceof RangeError) {
+        // The cache names the field it rejects ("cache.lineSize must be ..."): name it too.
+        const m = /^(cache\.\w+) (.*)$/s.exec(e.message)
+        const option = m?.[1] ?? 'cache'
+        const problem = m?.[2] ?? e.message
+        throw new BootOptionError(option, `${problem} (defaults: ${JSON.stringify(DEFAULT_CACHE_CONFIG)})`)
+      }
       throw e
     }
     this.platform = this.machine.platform

@@ -54,6 +54,8 @@ export class DmaPort {
   readonly #runPa: number[] = []
   readonly #runLen: number[] = []
   readonly #faultAt: number[] = [0]
+  /** The current transaction overflowed the address width: the observer already heard of it. */
+  #quiet = false
 
   constructor(machine: Machine, name: string, options: DmaPortOptions) {
     const { addressBits, coherent } = options
@@ -75,7 +77,8 @@ export class DmaPort {
 
   /** Resolves [bus, bus+len) into physical runs; returns the run count, or a MemTxResult < 0. */
   #resolve(bus: number, len: number, write: boolean): number {
-    const obs = this.#machine.observer
+    let obs = this.#machine.observer
+    this.#quiet = false
     if (!this.busMaster) {
       obs?.blocked(this, 'bus-master-disabled', bus, len, write)
       return -MEMTX_ERROR
@@ -83,6 +86,10 @@ export class DmaPort {
     if (bus + len > this.#limit) {
       const truncated = bus % this.#limit
       obs?.addressOverflow(this, bus, len, truncated, write)
+      // The access really goes to the truncated address, but that is one event: the address
+      // overflow is what gets reported, not whatever the truncated address happens to hit.
+      obs = null
+      this.#quiet = true
       bus = truncated
     }
     const runPa = this.#runPa
@@ -121,7 +128,7 @@ export class DmaPort {
       return -n
     }
     const m = this.#machine
-    const obs = m.observer
+    const obs = this.#quiet ? null : m.observer
     let o = off
     for (let i = 0; i < n; i++) {
       const pa = this.#runPa[i]!
@@ -140,7 +147,7 @@ export class DmaPort {
     const n = this.#resolve(bus, len, true)
     if (n < 0) return -n
     const m = this.#machine
-    const obs = m.observer
+    const obs = this.#quiet ? null : m.observer
     let o = off
     for (let i = 0; i < n; i++) {
       const pa = this.#runPa[i]!
