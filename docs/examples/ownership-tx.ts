@@ -1,0 +1,32 @@
+// TX, correct: fill the buffer, then map it; the map cleans the dirty lines to memory.
+import {
+  boot,
+  kzalloc,
+  kfree,
+  memset,
+  dma_map_single,
+  dma_mapping_error,
+  dma_unmap_single,
+  DMA_TO_DEVICE,
+  type BootOptions,
+  type Report,
+} from '../../kernel/index.js'
+
+export async function run(
+  options: BootOptions = {},
+): Promise<{ data: number[]; reports: Report[] }> {
+  const sys = boot({ log: 'silent', ...options })
+  const nic = sys.attachTestMaster('nic0')
+  const data = await sys.run(() => {
+    const buf = kzalloc(256)
+    if (!buf) return []
+    memset(buf, 0x55, 256) // the CPU owns buf: write the whole frame first
+    const dma = dma_map_single(nic.dev, buf, 256, DMA_TO_DEVICE)
+    if (dma_mapping_error(nic.dev, dma)) return []
+    const sent = [...nic.read(dma, 4)]
+    dma_unmap_single(nic.dev, dma, 256, DMA_TO_DEVICE)
+    kfree(buf)
+    return sent
+  })
+  return { data, reports: sys.reports }
+}

@@ -1,0 +1,30 @@
+/**
+ * Runs one scenario of the report catalogue (docs/reports.md) and prints its reports as the
+ * emulator formats them:
+ *
+ *   npx tsx docs/examples/run-report.ts <scenario> [boot options as JSON] [--json]
+ *
+ * e.g. `npx tsx docs/examples/run-report.ts sync-unmapped '{"arch":"x86_64"}'`. --json prints
+ * reportsToJson() instead of the KASAN-style text.
+ */
+
+import { formatReport, reportsToJson, type BootOptions } from '../../kernel/index.js'
+import { run, scenarios } from './reports.js'
+
+async function main(argv: readonly string[]): Promise<void> {
+  const name = argv[0]
+  if (name === undefined || !(name in scenarios)) {
+    throw new Error(
+      `usage: npx tsx docs/examples/run-report.ts <scenario> [options JSON] [--json]\nscenarios: ${Object.keys(scenarios).join(', ')}`,
+    )
+  }
+  const json = argv.includes('--json')
+  const optionsArg = argv.slice(1).find((a) => a !== '--json')
+  const options = (optionsArg === undefined ? {} : JSON.parse(optionsArg)) as BootOptions
+  const { reports, oops } = await run(name, options)
+  if (json) console.log(reportsToJson(reports))
+  else for (const r of reports) console.log(formatReport(r))
+  if (oops) console.log('(sys.run() rejected with KernelOops)')
+}
+
+await main(process.argv.slice(2))
