@@ -137,7 +137,9 @@ function freeImpl(fn: string, dev: Device, size: number, cpu: CpuAddr, dma: DmaA
   }
   const list = d.entries.exact(dma)
   const m = list.find((e) => e.type === type) ?? list[0]
-  const bad = (message: string) => sys.report({ kind: 'free-coherent-mismatch', device: d.name, message, mapping: m, details: { dma, size: n, cpu } })
+  const bad = (message: string) => {
+    if (sys.checks.dmaDebug) sys.report({ kind: 'free-coherent-mismatch', device: d.name, message, mapping: m, details: { dma, size: n, cpu } })
+  }
   if (m === undefined) {
     bad(`device driver tries to free DMA memory it has not allocated [device address=${fmt16(dma)}] [size=${n} bytes]`)
     return

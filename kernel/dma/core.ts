@@ -203,10 +203,19 @@ export class DmaCore {
     return slot
   }
 
-  /** Tears a mapping down; dir and attrs are the unmap call's (their effects are real). */
-  unmap(m: DmaMapping, dir: number, attrs: number): void {
-    if ((attrs & DMA_ATTR_SKIP_CPU_SYNC) === 0) this.syncForCpu(m, 0, m.size, dir)
-    else if (this.#sys.checks.ownership) this.sanitizer.addGhost(m)
+  /**
+   * Tears a mapping down. dir, attrs and size are the unmap call's, and their effects are real: a
+   * wrong direction skips the invalidate, a wrong size maintains the wrong range (as Linux would).
+   * The bookkeeping (IOVA, slot, indexes) is released from what the mapping really holds.
+   */
+  unmap(m: DmaMapping, dir: number, attrs: number, size = m.size): void {
+    if ((attrs & DMA_ATTR_SKIP_CPU_SYNC) === 0) {
+      if (!m.dev.dma_coherent) this.archSyncForCpu(m.devPa, size, dir)
+      if (m.slot !== null && (dir === DMA_FROM_DEVICE || dir === DMA_BIDIRECTIONAL)) {
+        this.kernelCopy(m.cpuPa, m.devPa, Math.min(size, m.size))
+      }
+      m.own?.set(0, m.size, OWN_CPU)
+    } else if (this.#sys.checks.ownership) this.sanitizer.addGhost(m)
     this.release(m)
   }
 

@@ -106,7 +106,7 @@ function unmapImpl(fn: string, dev: Device, dma_addr: DmaAddr, size: number, dir
   const sys = t.sys as System
   const m = sys.dma.checkUnmap(d, addr, n, direction, type, fn)
   if (m === undefined || m.type !== type) return
-  sys.dma.unmap(m, direction, a)
+  sys.dma.unmap(m, direction, a, n)
 }
 
 /** Ends a single mapping; the CPU owns the buffer again. Arguments must match the map call. */
@@ -214,11 +214,14 @@ export function dma_get_mask(dev: Device): bigint {
   const t = current('dma_get_mask')
   return checkDev(t, 'dma_get_mask', dev).dma_mask
 }
-/** ARCH_DMA_MINALIGN on non-coherent platforms ("the minimum alignment and width for mappings and partial syncs"), else 1. */
+/**
+ * The platform's ARCH_DMA_MINALIGN ("the minimum alignment and width that you must observe when
+ * either mapping memory or doing partial flushes"): arm64 128, riscv64 64; x86_64 defines none, so 1.
+ */
 export function dma_get_cache_alignment(): number {
   const t = current('dma_get_cache_alignment')
   const sys = t.sys as System
-  return sys.machine.coherent ? 1 : sys.platform.dmaMinAlign
+  return sys.arch === 'x86_64' ? 1 : sys.platform.dmaMinAlign
 }
 /** Whether sync calls are needed for this mapping (non-coherent device or bounce buffer). */
 export function dma_need_sync(dev: Device, dma_addr: DmaAddr): boolean {

@@ -194,7 +194,7 @@ export class Sanitizer implements DmaObserver {
     this.#sys.report({
       kind: 'cacheline-shared',
       device: m.dev.name,
-      message: `CPU write to [cpu phys=${hex(at)}] dirties a ${ls}-byte cache line shared with a live ${dirName(m.dir)} mapping [device address=${hex(m.dma)}] [size=${m.size} bytes]${sameAlloc ? ' of the same allocation (a DMA buffer embedded in a structure)' : ''}: a writeback or the unmap's invalidate can destroy one side's data; align and pad DMA buffers to dma_get_cache_alignment()`,
+      message: `CPU write to [cpu phys=${hex(at)}] dirties a ${ls}-byte cache line shared with a live ${dirName(m.dir)} mapping [device address=${hex(m.dma)}] [size=${m.size} bytes]${sameAlloc ? ' of the same allocation (a DMA buffer embedded in a structure)' : ''}: a writeback or the unmap's invalidate can destroy one side's data; give the buffer cache lines of its own (a separate kmalloc, or align and pad it to 128 bytes, the largest ARCH_DMA_MINALIGN, as __dma_from_device_group_begin/end do)`,
       mapping: m,
       details: { phys: at, line: Math.floor(at / ls) * ls, dma: m.dma, sameAllocation: sameAlloc },
     })
@@ -310,6 +310,10 @@ export class Sanitizer implements DmaObserver {
     const own = m.own!
     const st = own.uniform(a, b)
     if (st === OWN_DEVICE) return
+    // One access is one event: gather every CPU-owned part, report once over their span.
+    let first = -1
+    let last = -1
+    let worst = -1
     own.forEach(a, b, (from, to, s) => {
       if (s === OWN_DEVICE) return
       if (s === OWN_CPU && m.dir === DMA_FROM_DEVICE) {
@@ -318,19 +322,25 @@ export class Sanitizer implements DmaObserver {
         if (write) own.set(from, to, OWN_DEVICE)
         return
       }
-      const why =
-        s === OWN_PENDING
-          ? 'it was mapped with DMA_ATTR_SKIP_CPU_SYNC and never synced for the device (dma_sync_single_for_device)'
-          : s === OWN_CPU_DIRTY
-            ? 'the CPU owns it and wrote it after dma_sync_single_for_cpu, with no dma_sync_single_for_device since'
-            : 'the CPU owns it (dma_sync_single_for_cpu was called, dma_sync_single_for_device was not)'
-      sys.report({
-        kind: 'device-access-cpu-owned',
-        device: dev.name,
-        message: `device ${write ? 'write to' : 'read of'} [device address=${hex(m.dma + from)}] [size=${to - from} bytes] of a ${dirName(m.dir)} mapping: ${why}`,
-        mapping: m,
-        details: { dma: m.dma + from, len: to - from, write },
-      })
+      if (first < 0) first = from
+      last = to
+      // PENDING explains more than CPU_DIRTY, which explains more than CPU.
+      const rank = s === OWN_PENDING ? 3 : s === OWN_CPU_DIRTY ? 2 : 1
+      if (rank > worst) worst = rank
+    })
+    if (first < 0) return
+    const why =
+      worst === 3
+        ? 'it was mapped with DMA_ATTR_SKIP_CPU_SYNC and never synced for the device (dma_sync_single_for_device)'
+        : worst === 2
+          ? 'the CPU owns it and wrote it after dma_sync_single_for_cpu, with no dma_sync_single_for_device since'
+          : 'the CPU owns it (dma_sync_single_for_cpu was called, dma_sync_single_for_device was not)'
+    sys.report({
+      kind: 'device-access-cpu-owned',
+      device: dev.name,
+      message: `device ${write ? 'write to' : 'read of'} [device address=${hex(m.dma + first)}] [size=${last - first} bytes] of a ${dirName(m.dir)} mapping: ${why}`,
+      mapping: m,
+      details: { dma: m.dma + first, len: last - first, write },
     })
   }
 

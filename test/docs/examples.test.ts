@@ -176,14 +176,15 @@ describe.each(PLATFORMS)('ownership examples on $label', (p) => {
     expect(kinds(out.reports)).toEqual(coherent(p) ? [] : ['cacheline-shared'])
   })
 
-  it.runIf(p.swiotlb === 'auto')(
-    'cache trace: clean for the device, invalidate for the CPU unless TO_DEVICE; nothing when coherent',
-    async () => {
+  // The trace shows the cache of the buffer itself; under swiotlb=force the maintenance happens
+  // on the bounce slot instead, so the trace is only defined with swiotlb auto.
+  if (p.swiotlb === 'auto') {
+    it('cache trace: clean for the device, invalidate for the CPU unless TO_DEVICE; nothing when coherent', async () => {
       const out = await cacheTrace.run(opts)
       expect(out.trace).toEqual(coherent(p) ? TRACE_COHERENT : TRACE_NONCOHERENT)
       expect(out.reports).toEqual([])
-    },
-  )
+    })
+  }
 })
 
 const TRACE_NONCOHERENT = [
