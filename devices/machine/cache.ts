@@ -45,6 +45,7 @@ const M_INVAL_POC = 3
 const M_SNOOP_WRITE = 4
 const PAGE_SHIFT = 12
 const PAGE_SIZE = 1 << PAGE_SHIFT
+const INFO_SECTION = 1024
 
 interface PageInfo {
   /** Number of this page's lines currently in the cache. */
@@ -84,7 +85,9 @@ export class CpuCache {
   readonly #tags: Float64Array
   readonly #state: Uint8Array
   readonly #data: Uint8Array
-  readonly #pages = new Map<number, PageInfo>()
+  readonly #pages = new Map<number, (PageInfo | undefined)[]>()
+  #lastSection = -1
+  #lastInfos: (PageInfo | undefined)[] | undefined = undefined
   readonly #linesPerPage: number
 
   constructor(ram: Ram, rng: Rng, config: CacheConfig = DEFAULT_CACHE_CONFIG) {
@@ -128,14 +131,34 @@ export class CpuCache {
   }
 
   isUncached(pa: number): boolean {
-    return this.#pages.get(Math.floor(pa / PAGE_SIZE))?.uncached === true
+    return this.#info(Math.floor(pa / PAGE_SIZE))?.uncached === true
+  }
+
+  /** Page info, kept in 4 MiB sections with the last section cached (range walks stay in one). */
+  #info(pfn: number): PageInfo | undefined {
+    const s = Math.floor(pfn / INFO_SECTION)
+    let sec: (PageInfo | undefined)[] | undefined
+    if (s === this.#lastSection) sec = this.#lastInfos
+    else {
+      sec = this.#pages.get(s)
+      if (sec === undefined) return undefined
+      this.#lastSection = s
+      this.#lastInfos = sec
+    }
+    return sec![pfn - s * INFO_SECTION]
   }
 
   #page(pfn: number): PageInfo {
-    let info = this.#pages.get(pfn)
+    let info = this.#info(pfn)
     if (info === undefined) {
+      const s = Math.floor(pfn / INFO_SECTION)
+      let sec = this.#pages.get(s)
+      if (sec === undefined) {
+        sec = new Array<PageInfo | undefined>(INFO_SECTION)
+        this.#pages.set(s, sec)
+      }
       info = { lines: 0, dirty: 0, uncached: false }
-      this.#pages.set(pfn, info)
+      sec[pfn - s * INFO_SECTION] = info
     }
     return info
   }
@@ -156,13 +179,13 @@ export class CpuCache {
     const line = this.#tags[idx]!
     this.#ram.write(line * ls, this.#data.subarray(idx * ls, idx * ls + ls), 0, ls)
     this.#state[idx] = CLEAN
-    this.#pages.get(Math.floor(line / this.#linesPerPage))!.dirty--
+    this.#info(Math.floor(line / this.#linesPerPage))!.dirty--
     this.stats.writebacks++
   }
 
   #drop(idx: number): void {
     const line = this.#tags[idx]!
-    const info = this.#pages.get(Math.floor(line / this.#linesPerPage))
+    const info = this.#info(Math.floor(line / this.#linesPerPage))
     if (info !== undefined) {
       info.lines--
       if (this.#state[idx] === DIRTY) info.dirty--
@@ -198,7 +221,7 @@ export class CpuCache {
   #dirty(idx: number, line: number): void {
     if (this.#state[idx] === DIRTY) return
     this.#state[idx] = DIRTY
-    this.#pages.get(Math.floor(line / this.#linesPerPage))!.dirty++
+    this.#info(Math.floor(line / this.#linesPerPage))!.dirty++
   }
 
   #access(line: number): number {
@@ -217,7 +240,7 @@ export class CpuCache {
     const target = this.#rng.next() & 1 ? line + 1 : line - 1
     const pfn = Math.floor(target / this.#linesPerPage)
     if (pfn !== Math.floor(line / this.#linesPerPage)) return
-    if (this.#pages.get(pfn)?.uncached === true) return
+    if (this.#info(pfn)?.uncached === true) return
     if (this.#lookup(target) >= 0) return
     this.#fill(target)
     this.stats.speculativeFills++
@@ -227,7 +250,7 @@ export class CpuCache {
 
   /** CPU load of len bytes at pa into dst[off..]. Non-cacheable pages read DRAM directly. */
   read(pa: number, dst: Uint8Array, off: number, len: number): void {
-    if (this.#pages.get(Math.floor(pa / PAGE_SIZE))?.uncached === true) {
+    if (this.#info(Math.floor(pa / PAGE_SIZE))?.uncached === true) {
       this.#ram.read(pa, dst, off, len)
       return
     }
@@ -251,7 +274,7 @@ export class CpuCache {
 
   /** CPU store of src[off..off+len) to pa (write-allocate). */
   write(pa: number, src: Uint8Array, off: number, len: number): void {
-    if (this.#pages.get(Math.floor(pa / PAGE_SIZE))?.uncached === true) {
+    if (this.#info(Math.floor(pa / PAGE_SIZE))?.uncached === true) {
       this.#ram.write(pa, src, off, len)
       return
     }
@@ -276,7 +299,7 @@ export class CpuCache {
 
   /** CPU stores of one byte value over [pa, pa+len) (memset). */
   fill(pa: number, value: number, len: number): void {
-    if (this.#pages.get(Math.floor(pa / PAGE_SIZE))?.uncached === true) {
+    if (this.#info(Math.floor(pa / PAGE_SIZE))?.uncached === true) {
       this.#ram.fill(pa, value, len)
       return
     }
@@ -312,7 +335,7 @@ export class CpuCache {
     const lastPage = Math.floor(lastLine / lpp)
     const state = this.#state
     for (let p = Math.floor(firstLine / lpp); p <= lastPage; p++) {
-      const info = this.#pages.get(p)
+      const info = this.#info(p)
       if (info === undefined || info.lines === 0 || (mode === M_CLEAN && info.dirty === 0)) continue
       const from = Math.max(firstLine, p * lpp)
       const to = Math.min(lastLine, p * lpp + lpp - 1)
@@ -367,7 +390,7 @@ export class CpuCache {
     const lpp = this.#linesPerPage
     const lastLine = Math.floor((pa + len - 1) / ls)
     for (let p = Math.floor(pa / PAGE_SIZE); p <= Math.floor(lastLine / lpp); p++) {
-      const info = this.#pages.get(p)
+      const info = this.#info(p)
       if (info === undefined || info.dirty === 0) continue
       for (let line = Math.max(Math.floor(pa / ls), p * lpp); line <= Math.min(lastLine, p * lpp + lpp - 1); line++) {
         const idx = this.#lookup(line)
@@ -411,7 +434,7 @@ export class CpuCache {
   /** Number of lines currently cached. */
   get residentLines(): number {
     let n = 0
-    for (const info of this.#pages.values()) n += info.lines
+    for (const sec of this.#pages.values()) for (const info of sec) n += info?.lines ?? 0
     return n
   }
 }

@@ -5,8 +5,8 @@
  * Models an SMMU/VT-d style translation unit as the DMA API sees it (drivers/iommu/dma-iommu.c,
  * drivers/iommu/io-pgtable-arm.c): each requester (device) has its own domain, an address space of
  * 4 KiB pages whose entries carry IOMMU_READ / IOMMU_WRITE. A device access that no entry permits
- * faults and does not happen. Page tables are two-level here (a map of 2 MiB tables of 512 PTEs);
- * a PTE packs the physical frame number and the permission bits.
+ * faults and does not happen. Page tables are two-level here (a map of 2 MiB leaf tables of 512
+ * entries, each a physical frame number and its permission bits).
  */
 
 export const IOMMU_READ = 1
@@ -29,10 +29,16 @@ export interface IommuFault {
   readonly reason: 'unmapped' | 'permission'
 }
 
+/** A last-level page table: 512 entries of a frame number and permission bits. */
+interface Leaf {
+  readonly pfn: Float64Array
+  readonly prot: Uint8Array
+}
+
 /** One device's translation context (an iommu_domain with its io-pgtable). */
 export class IommuDomain {
   readonly name: string
-  readonly #tables = new Map<number, Float64Array>()
+  readonly #tables = new Map<number, Leaf>()
   #mappedPages = 0
 
   constructor(name: string) {
@@ -43,26 +49,31 @@ export class IommuDomain {
     return this.#mappedPages
   }
 
+  #leaf(t: number, create: boolean): Leaf | undefined {
+    let leaf = this.#tables.get(t)
+    if (leaf === undefined && create) {
+      leaf = { pfn: new Float64Array(PTES_PER_TABLE), prot: new Uint8Array(PTES_PER_TABLE) }
+      this.#tables.set(t, leaf)
+    }
+    return leaf
+  }
+
   /** Maps [iova, iova+size) to [pa, pa+size); both page aligned. */
   map(iova: number, pa: number, size: number, prot: number): void {
     if (iova % PAGE_SIZE !== 0 || pa % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0) {
       throw new RangeError(`iommu map: iova, pa and size must be page aligned`)
     }
     let vpn = iova / PAGE_SIZE
-    let pte = (pa / PAGE_SIZE) * 4 + prot
+    let pfn = pa / PAGE_SIZE
     const last = vpn + size / PAGE_SIZE
     while (vpn < last) {
       const t = Math.floor(vpn / PTES_PER_TABLE)
-      let table = this.#tables.get(t)
-      if (table === undefined) {
-        table = new Float64Array(PTES_PER_TABLE)
-        this.#tables.set(t, table)
-      }
+      const leaf = this.#leaf(t, true)!
       const stop = Math.min(last, (t + 1) * PTES_PER_TABLE)
-      for (; vpn < stop; vpn++, pte += 4) {
-        const i = vpn - t * PTES_PER_TABLE
-        if (table[i] === 0) this.#mappedPages++
-        table[i] = pte
+      for (let i = vpn - t * PTES_PER_TABLE; vpn < stop; vpn++, pfn++, i++) {
+        if (leaf.prot[i] === 0) this.#mappedPages++
+        leaf.pfn[i] = pfn
+        leaf.prot[i] = prot
       }
     }
   }
@@ -74,17 +85,37 @@ export class IommuDomain {
     while (vpn < last) {
       const t = Math.floor(vpn / PTES_PER_TABLE)
       const stop = Math.min(last, (t + 1) * PTES_PER_TABLE)
-      const table = this.#tables.get(t)
-      if (table === undefined) {
+      const leaf = this.#leaf(t, false)
+      if (leaf === undefined) {
         vpn = stop
         continue
       }
-      for (; vpn < stop; vpn++) {
-        const i = vpn - t * PTES_PER_TABLE
-        if (table[i] !== 0) this.#mappedPages--
-        table[i] = 0
+      for (let i = vpn - t * PTES_PER_TABLE; vpn < stop; vpn++, i++) {
+        if (leaf.prot[i] !== 0) this.#mappedPages--
+        leaf.prot[i] = 0
       }
     }
+  }
+
+  /** The PTE of the page holding iova as pfn * 4 + prot (0 when none). */
+  pte(iova: number): number {
+    const vpn = Math.floor(iova / PAGE_SIZE)
+    const t = Math.floor(vpn / PTES_PER_TABLE)
+    const leaf = this.#tables.get(t)
+    const i = vpn - t * PTES_PER_TABLE
+    return leaf === undefined || leaf.prot[i] === 0 ? 0 : leaf.pfn[i]! * 4 + leaf.prot[i]!
+  }
+
+  /** Translates iova, or returns -1 (unmapped) / -2 (permission) on a fault. */
+  translate(iova: number, write: boolean): number {
+    const vpn = Math.floor(iova / PAGE_SIZE)
+    const t = Math.floor(vpn / PTES_PER_TABLE)
+    const leaf = this.#tables.get(t)
+    const i = vpn - t * PTES_PER_TABLE
+    const prot = leaf === undefined ? 0 : leaf.prot[i]!
+    if (prot === 0) return -1
+    if ((prot & (write ? IOMMU_WRITE : IOMMU_READ)) === 0) return -2
+    return leaf!.pfn[i]! * PAGE_SIZE + (iova - vpn * PAGE_SIZE)
   }
 
   /**
@@ -94,50 +125,39 @@ export class IommuDomain {
   walk(iova: number, len: number, write: boolean, runPa: number[], runLen: number[], faultAt: number[]): number {
     const need = write ? IOMMU_WRITE : IOMMU_READ
     let n = 0
-    let pos = iova
-    const end = iova + len
-    let tableIdx = -1
-    let table: Float64Array | undefined
-    while (pos < end) {
-      const vpn = Math.floor(pos / PAGE_SIZE)
-      const t = Math.floor(vpn / PTES_PER_TABLE)
-      if (t !== tableIdx) {
-        tableIdx = t
-        table = this.#tables.get(t)
+    let vpn = Math.floor(iova / PAGE_SIZE)
+    let off = iova - vpn * PAGE_SIZE
+    let left = len
+    let t = Math.floor(vpn / PTES_PER_TABLE)
+    let leaf = this.#tables.get(t)
+    let i = vpn - t * PTES_PER_TABLE
+    let runEnd = -1
+    while (left > 0) {
+      if (i === PTES_PER_TABLE) {
+        t++
+        i = 0
+        leaf = this.#tables.get(t)
       }
-      const pte = table === undefined ? 0 : table[vpn - t * PTES_PER_TABLE]!
-      if (pte === 0 || ((pte % 4) & need) === 0) {
-        faultAt[0] = pos
-        return pte === 0 ? -1 : -2
+      const prot = leaf === undefined ? 0 : leaf.prot[i]!
+      if ((prot & need) === 0) {
+        faultAt[0] = vpn * PAGE_SIZE + off
+        return prot === 0 ? -1 : -2
       }
-      const pa = ((pte - (pte % 4)) / 4) * PAGE_SIZE + (pos - vpn * PAGE_SIZE)
-      const chunk = Math.min(end - pos, (vpn + 1) * PAGE_SIZE - pos)
-      if (n > 0 && runPa[n - 1]! + runLen[n - 1]! === pa) runLen[n - 1]! += chunk
+      const pa = leaf!.pfn[i]! * PAGE_SIZE + off
+      const chunk = left < PAGE_SIZE - off ? left : PAGE_SIZE - off
+      if (pa === runEnd) runLen[n - 1]! += chunk
       else {
         runPa[n] = pa
         runLen[n] = chunk
         n++
       }
-      pos += chunk
+      runEnd = pa + chunk
+      left -= chunk
+      off = 0
+      vpn++
+      i++
     }
     return n
-  }
-
-  /** The PTE for the page holding iova (0 when none). */
-  pte(iova: number): number {
-    const vpn = Math.floor(iova / PAGE_SIZE)
-    const t = Math.floor(vpn / PTES_PER_TABLE)
-    const table = this.#tables.get(t)
-    return table === undefined ? 0 : table[vpn - t * PTES_PER_TABLE]!
-  }
-
-  /** Translates iova, or returns -1 (unmapped) / -2 (permission) on a fault. */
-  translate(iova: number, write: boolean): number {
-    const pte = this.pte(iova)
-    if (pte === 0) return -1
-    const prot = pte % 4
-    if ((prot & (write ? IOMMU_WRITE : IOMMU_READ)) === 0) return -2
-    return ((pte - prot) / 4) * PAGE_SIZE + (iova % PAGE_SIZE)
   }
 }
 

@@ -179,10 +179,7 @@ export class DmaCore {
       object: req.object,
       stack: req.stack,
     })
-    if (checked) {
-      if (sys.checks.ownership) this.sanitizer.checkOverlap(m)
-      this.sanitizer.add(m)
-    }
+    if (checked) this.sanitizer.add(m, sys.checks.ownership)
     dev.entries.add(m)
     return m
   }

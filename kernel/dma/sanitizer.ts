@@ -35,11 +35,16 @@ const addTo = <T>(list: T[] | null, x: T): T[] => {
   list.push(x)
   return list
 }
+/** Removes x; an emptied list is kept (not re-allocated on the next map of the page). */
 const removeFrom = <T>(list: T[] | null, x: T): T[] | null => {
   if (list === null) return null
+  if (list.length === 1) {
+    if (list[0] === x) list.pop()
+    return list
+  }
   const i = list.indexOf(x)
   if (i >= 0) list.splice(i, 1)
-  return list.length === 0 ? null : list
+  return list
 }
 
 export class Sanitizer implements DmaObserver {
@@ -55,12 +60,18 @@ export class Sanitizer implements DmaObserver {
    * Indexes a streaming mapping on the pages its CPU-side bytes cover. (Device accesses find their
    * mapping by bus address in the device's dma-debug table, so nothing is indexed for that side.)
    */
-  add(m: DmaMapping): void {
+  add(m: DmaMapping, checkOverlap = false): void {
     if (m.own === null) return
     const pages = this.#sys.pages
     const last = Math.floor((m.cpuPa + m.size - 1) / PAGE_SIZE)
+    let overlapChecked = !checkOverlap
     for (let p = Math.floor(m.cpuPa / PAGE_SIZE); p <= last; p++) {
       const meta = pages.ensure(p)
+      // The first page already holding a mapping triggers one scan of the whole range.
+      if (!overlapChecked && meta.cpuMaps !== null && meta.cpuMaps.length > 0) {
+        this.checkOverlap(m)
+        overlapChecked = true
+      }
       meta.cpuMaps = addTo(meta.cpuMaps, m)
       if (meta.ghosts !== null) {
         meta.ghosts = meta.ghosts.filter((g) => g.cpuPa + g.size <= m.cpuPa || g.cpuPa >= m.cpuPa + m.size)
@@ -97,15 +108,15 @@ export class Sanitizer implements DmaObserver {
     }
   }
 
-  /** Overlapping-mapping check for a new streaming mapping (before it is added). */
-  checkOverlap(m: DmaMapping): void {
-    if (m.own === null || (m.attrs & DMA_ATTR_SKIP_CPU_SYNC) !== 0) return
+  /** Overlapping-mapping check for a new streaming mapping (before it is added); true if reported. */
+  checkOverlap(m: DmaMapping): boolean {
+    if (m.own === null || (m.attrs & DMA_ATTR_SKIP_CPU_SYNC) !== 0) return false
     const end = m.cpuPa + m.size
     for (let p = Math.floor(m.cpuPa / PAGE_SIZE); p <= Math.floor((end - 1) / PAGE_SIZE); p++) {
       const maps = this.#sys.pages.get(p)?.cpuMaps
       if (maps == null) continue
       for (const o of maps) {
-        if (o.cpuPa >= end || o.cpuPa + o.size <= m.cpuPa) continue
+        if (o === m || o.cpuPa >= end || o.cpuPa + o.size <= m.cpuPa) continue
         if (m.dir === DMA_TO_DEVICE && o.dir === DMA_TO_DEVICE) continue
         if ((m.attrs & o.attrs & DMA_ATTR_DEBUGGING_IGNORE_CACHELINES) !== 0) continue
         this.#sys.report({
@@ -115,9 +126,10 @@ export class Sanitizer implements DmaObserver {
           mapping: o,
           details: { phys: m.cpuPa, size: m.size, existing: o.dma },
         })
-        return
+        return true
       }
     }
+    return false
   }
 
   // ------------------------------------------------------------------ CPU accesses
@@ -133,7 +145,7 @@ export class Sanitizer implements DmaObserver {
     for (let p = Math.floor(pa / PAGE_SIZE); p <= lastPage; p++) {
       const meta = pages.get(p)
       if (meta === undefined) continue
-      if (meta.cpuMaps !== null) {
+      if (meta.cpuMaps !== null && meta.cpuMaps.length > 0) {
         for (const m of meta.cpuMaps) this.#cpuVsMapping(m, pa, end, write, obj)
       }
       if (meta.ghosts !== null) {

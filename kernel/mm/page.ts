@@ -92,15 +92,28 @@ const SECTION = 1024
 /** The page metadata array (a sparse mem_map). */
 export class PageTable<M = unknown> {
   readonly #sections = new Map<number, (PageMeta<M> | undefined)[]>()
+  /** The last section looked up: walks over a buffer stay in one section. */
+  #lastIndex = -1
+  #last: (PageMeta<M> | undefined)[] | undefined = undefined
+
+  #section(s: number): (PageMeta<M> | undefined)[] | undefined {
+    if (s === this.#lastIndex) return this.#last
+    const sec = this.#sections.get(s)
+    if (sec !== undefined) {
+      this.#lastIndex = s
+      this.#last = sec
+    }
+    return sec
+  }
 
   get(pfn: number): PageMeta<M> | undefined {
     const s = Math.floor(pfn / SECTION)
-    return this.#sections.get(s)?.[pfn - s * SECTION]
+    return this.#section(s)?.[pfn - s * SECTION]
   }
 
   ensure(pfn: number): PageMeta<M> {
     const s = Math.floor(pfn / SECTION)
-    let sec = this.#sections.get(s)
+    let sec = this.#section(s)
     if (sec === undefined) {
       sec = new Array<PageMeta<M> | undefined>(SECTION)
       this.#sections.set(s, sec)
