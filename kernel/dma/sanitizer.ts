@@ -47,8 +47,17 @@ const removeFrom = <T>(list: T[] | null, x: T): T[] | null => {
   return list
 }
 
+/** Mappings spanning more pages than this live in one sorted list instead of the page index. */
+const LARGE_PAGES = 4
+
 export class Sanitizer implements DmaObserver {
   readonly #sys: System
+  /** Live large mappings sorted by cpuPa (registration is O(log n), not O(pages)). */
+  readonly #large: DmaMapping[] = []
+  #largeMax = 0
+  /** Live small mappings (indexed per page) and ghost records, to skip page scans when none. */
+  #small = 0
+  #ghosts = 0
 
   constructor(sys: System) {
     this.#sys = sys
@@ -56,38 +65,104 @@ export class Sanitizer implements DmaObserver {
 
   // ------------------------------------------------------------------ registration
 
+  #lowerBound(pa: number): number {
+    const l = this.#large
+    let lo = 0
+    let hi = l.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (l[mid]!.cpuPa < pa) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+
+  /** Calls fn for each large mapping whose CPU bytes overlap [from, to). */
+  #forLarge(from: number, to: number, fn: (m: DmaMapping) => void): void {
+    const l = this.#large
+    if (l.length === 0) return
+    for (let i = this.#lowerBound(to) - 1; i >= 0; i--) {
+      const m = l[i]!
+      if (m.cpuPa + this.#largeMax <= from) break
+      if (m.cpuPa + m.size > from) fn(m)
+    }
+  }
+
   /**
-   * Indexes a streaming mapping on the pages its CPU-side bytes cover. (Device accesses find their
-   * mapping by bus address in the device's dma-debug table, so nothing is indexed for that side.)
+   * Indexes a streaming mapping by its CPU-side bytes: small ones on the pages they cover, large
+   * ones in a sorted list. (Device accesses find their mapping by bus address in the device's
+   * dma-debug table, so nothing is indexed for that side.)
    */
   add(m: DmaMapping, checkOverlap = false): void {
     if (m.own === null) return
     const pages = this.#sys.pages
+    const first = Math.floor(m.cpuPa / PAGE_SIZE)
     const last = Math.floor((m.cpuPa + m.size - 1) / PAGE_SIZE)
-    let overlapChecked = !checkOverlap
-    for (let p = Math.floor(m.cpuPa / PAGE_SIZE); p <= last; p++) {
-      const meta = pages.ensure(p)
-      // The first page already holding a mapping triggers one scan of the whole range.
-      if (!overlapChecked && meta.cpuMaps !== null && meta.cpuMaps.length > 0) {
-        this.checkOverlap(m)
-        overlapChecked = true
-      }
-      meta.cpuMaps = addTo(meta.cpuMaps, m)
-      if (meta.ghosts !== null) {
+    if (checkOverlap) this.checkOverlap(m)
+    if (this.#ghosts > 0) {
+      for (let p = first; p <= last; p++) {
+        const meta = pages.get(p)
+        if (meta?.ghosts == null) continue
+        const before = meta.ghosts.length
         meta.ghosts = meta.ghosts.filter((g) => g.cpuPa + g.size <= m.cpuPa || g.cpuPa >= m.cpuPa + m.size)
+        this.#ghosts -= before - meta.ghosts.length
         if (meta.ghosts.length === 0) meta.ghosts = null
       }
+    }
+    if (last - first + 1 > LARGE_PAGES) {
+      const l = this.#large
+      if (l.length === 0 || l[l.length - 1]!.cpuPa <= m.cpuPa) l.push(m)
+      else l.splice(this.#lowerBound(m.cpuPa), 0, m)
+      if (m.size > this.#largeMax) this.#largeMax = m.size
+      return
+    }
+    this.#small++
+    for (let p = first; p <= last; p++) {
+      const meta = pages.ensure(p)
+      meta.cpuMaps = addTo(meta.cpuMaps, m)
     }
   }
 
   remove(m: DmaMapping): void {
     if (m.own === null) return
-    const pages = this.#sys.pages
+    const first = Math.floor(m.cpuPa / PAGE_SIZE)
     const last = Math.floor((m.cpuPa + m.size - 1) / PAGE_SIZE)
-    for (let p = Math.floor(m.cpuPa / PAGE_SIZE); p <= last; p++) {
+    if (last - first + 1 > LARGE_PAGES) {
+      const l = this.#large
+      if (l.length === 1 && l[0] === m) l.pop()
+      else {
+        for (let i = this.#lowerBound(m.cpuPa); i < l.length && l[i]!.cpuPa === m.cpuPa; i++) {
+          if (l[i] === m) {
+            l.splice(i, 1)
+            break
+          }
+        }
+      }
+      return
+    }
+    this.#small--
+    const pages = this.#sys.pages
+    for (let p = first; p <= last; p++) {
       const meta = pages.get(p)
       if (meta !== undefined) meta.cpuMaps = removeFrom(meta.cpuMaps, m)
     }
+  }
+
+  /** Every live streaming mapping whose CPU bytes overlap [from, to), small and large. */
+  #overlapping(from: number, to: number, fn: (m: DmaMapping) => void): void {
+    if (this.#small > 0) {
+      const seen = new Set<DmaMapping>()
+      for (let p = Math.floor(from / PAGE_SIZE); p <= Math.floor((to - 1) / PAGE_SIZE); p++) {
+        const maps = this.#sys.pages.get(p)?.cpuMaps
+        if (maps == null) continue
+        for (const o of maps) {
+          if (seen.has(o) || o.cpuPa >= to || o.cpuPa + o.size <= from) continue
+          seen.add(o)
+          fn(o)
+        }
+      }
+    }
+    this.#forLarge(from, to, fn)
   }
 
   /**
@@ -105,31 +180,30 @@ export class Sanitizer implements DmaObserver {
     for (let p = Math.floor(m.cpuPa / PAGE_SIZE); p <= Math.floor((m.cpuPa + m.size - 1) / PAGE_SIZE); p++) {
       const meta = this.#sys.pages.ensure(p)
       meta.ghosts = addTo(meta.ghosts, m)
+      this.#ghosts++
     }
   }
 
   /** Overlapping-mapping check for a new streaming mapping (before it is added); true if reported. */
   checkOverlap(m: DmaMapping): boolean {
     if (m.own === null || (m.attrs & DMA_ATTR_SKIP_CPU_SYNC) !== 0) return false
-    const end = m.cpuPa + m.size
-    for (let p = Math.floor(m.cpuPa / PAGE_SIZE); p <= Math.floor((end - 1) / PAGE_SIZE); p++) {
-      const maps = this.#sys.pages.get(p)?.cpuMaps
-      if (maps == null) continue
-      for (const o of maps) {
-        if (o === m || o.cpuPa >= end || o.cpuPa + o.size <= m.cpuPa) continue
-        if (m.dir === DMA_TO_DEVICE && o.dir === DMA_TO_DEVICE) continue
-        if ((m.attrs & o.attrs & DMA_ATTR_DEBUGGING_IGNORE_CACHELINES) !== 0) continue
-        this.#sys.report({
-          kind: 'overlapping-mapping',
-          device: m.dev.name,
-          message: `device driver maps memory that is already mapped [cpu phys=${hex(m.cpuPa)}] [size=${m.size} bytes] [mapped with ${dirName(m.dir)}]; it is already mapped with ${dirName(o.dir)} at [device address=${hex(o.dma)}] for ${o.dev.name}`,
-          mapping: o,
-          details: { phys: m.cpuPa, size: m.size, existing: o.dma },
-        })
-        return true
-      }
-    }
-    return false
+    let hit: DmaMapping | undefined
+    this.#overlapping(m.cpuPa, m.cpuPa + m.size, (o) => {
+      if (hit !== undefined || o === m) return
+      if (m.dir === DMA_TO_DEVICE && o.dir === DMA_TO_DEVICE) return
+      if ((m.attrs & o.attrs & DMA_ATTR_DEBUGGING_IGNORE_CACHELINES) !== 0) return
+      hit = o
+    })
+    if (hit === undefined) return false
+    const o: DmaMapping = hit
+    this.#sys.report({
+      kind: 'overlapping-mapping',
+      device: m.dev.name,
+      message: `device driver maps memory that is already mapped [cpu phys=${hex(m.cpuPa)}] [size=${m.size} bytes] [mapped with ${dirName(m.dir)}]; it is already mapped with ${dirName(o.dir)} at [device address=${hex(o.dma)}] for ${o.dev.name}`,
+      mapping: o,
+      details: { phys: m.cpuPa, size: m.size, existing: o.dma },
+    })
+    return true
   }
 
   // ------------------------------------------------------------------ CPU accesses
@@ -141,6 +215,12 @@ export class Sanitizer implements DmaObserver {
   cpuAccess(pa: number, len: number, write: boolean, obj: KObject | null | undefined): void {
     const pages = this.#sys.pages
     const end = pa + len
+    if (this.#large.length > 0) {
+      // Large mappings sharing a line with the access matter too (cacheline-shared).
+      const ls = this.#sys.machine.cache.lineSize
+      this.#forLarge(Math.floor(pa / ls) * ls, Math.ceil(end / ls) * ls, (m) => this.#cpuVsMapping(m, pa, end, write, obj))
+    }
+    if (this.#small === 0 && this.#ghosts === 0) return
     const lastPage = Math.floor((end - 1) / PAGE_SIZE)
     for (let p = Math.floor(pa / PAGE_SIZE); p <= lastPage; p++) {
       const meta = pages.get(p)
@@ -217,26 +297,25 @@ export class Sanitizer implements DmaObserver {
   /** kfree/__free_pages of [pa, pa+len): live streaming mappings are `free-while-mapped`. */
   freeing(pa: number, len: number, fn: string): void {
     const end = pa + len
-    const seen = new Set<DmaMapping>()
-    for (let p = Math.floor(pa / PAGE_SIZE); p <= Math.floor((end - 1) / PAGE_SIZE); p++) {
-      const meta = this.#sys.pages.get(p)
-      if (meta === undefined) continue
-      if (meta.ghosts !== null) {
+    if (this.#ghosts > 0) {
+      for (let p = Math.floor(pa / PAGE_SIZE); p <= Math.floor((end - 1) / PAGE_SIZE); p++) {
+        const meta = this.#sys.pages.get(p)
+        if (meta?.ghosts == null) continue
+        const before = meta.ghosts.length
         meta.ghosts = meta.ghosts.filter((g) => g.cpuPa >= end || g.cpuPa + g.size <= pa)
+        this.#ghosts -= before - meta.ghosts.length
         if (meta.ghosts.length === 0) meta.ghosts = null
       }
-      for (const m of meta.cpuMaps ?? []) {
-        if (seen.has(m) || m.cpuPa >= end || m.cpuPa + m.size <= pa) continue
-        seen.add(m)
-        this.#sys.report({
-          kind: 'free-while-mapped',
-          device: m.dev.name,
-          message: `${fn}() of memory [cpu phys=${hex(pa)}] [size=${len} bytes] that is still mapped for DMA [device address=${hex(m.dma)}] [size=${m.size} bytes] [${dirName(m.dir)}]: unmap before freeing, or the device may write into reused memory`,
-          mapping: m,
-          details: { phys: pa, len, dma: m.dma },
-        })
-      }
     }
+    this.#overlapping(pa, end, (m) => {
+      this.#sys.report({
+        kind: 'free-while-mapped',
+        device: m.dev.name,
+        message: `${fn}() of memory [cpu phys=${hex(pa)}] [size=${len} bytes] that is still mapped for DMA [device address=${hex(m.dma)}] [size=${m.size} bytes] [${dirName(m.dir)}]: unmap before freeing, or the device may write into reused memory`,
+        mapping: m,
+        details: { phys: pa, len, dma: m.dma },
+      })
+    })
   }
 
   // ------------------------------------------------------------------ device accesses (DmaObserver)
