@@ -8,6 +8,9 @@ import type { DmaPort } from '../../devices/index.js'
 import type { DmaMapping } from '../dma/types.js'
 import type { IovaDomain } from '../dma/iova.js'
 import type { System } from '../system.js'
+import { lowerBound } from '../lib/sorted.js'
+
+const byDma = (m: DmaMapping) => m.dma
 
 /** The dma-debug entries of one device (kernel/dma/debug.c's hash, per device). */
 export class DebugTable {
@@ -32,15 +35,7 @@ export class DebugTable {
   }
 
   #lowerBound(dma: number): number {
-    const s = this.#sorted
-    let lo = 0
-    let hi = s.length
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1
-      if (s[mid]!.dma < dma) lo = mid + 1
-      else hi = mid
-    }
-    return lo
+    return lowerBound(this.#sorted, dma, byDma)
   }
 
   add(m: DmaMapping): void {

@@ -16,6 +16,7 @@ import { hex } from '../mm/layout.js'
 import type { KObject } from '../mm/page.js'
 import type { System } from '../system.js'
 import { PAGE_SIZE } from '../types.js'
+import { lowerBound } from '../lib/sorted.js'
 import {
   DMA_ATTR_DEBUGGING_IGNORE_CACHELINES,
   DMA_ATTR_SKIP_CPU_SYNC,
@@ -47,6 +48,8 @@ const removeFrom = <T>(list: T[] | null, x: T): T[] | null => {
   return list
 }
 
+const byCpuPa = (m: DmaMapping) => m.cpuPa
+
 /** Mappings spanning more pages than this live in one sorted list instead of the page index. */
 const LARGE_PAGES = 4
 
@@ -66,15 +69,7 @@ export class Sanitizer implements DmaObserver {
   // ------------------------------------------------------------------ registration
 
   #lowerBound(pa: number): number {
-    const l = this.#large
-    let lo = 0
-    let hi = l.length
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1
-      if (l[mid]!.cpuPa < pa) lo = mid + 1
-      else hi = mid
-    }
-    return lo
+    return lowerBound(this.#large, pa, byCpuPa)
   }
 
   /** Calls fn for each large mapping whose CPU bytes overlap [from, to). */
