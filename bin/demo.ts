@@ -60,7 +60,7 @@ console.log(`   read ${hex(good)} (the device wrote ${hex(PACKET)}) — reports:
 
 console.log('2. The same code without dma_sync_single_for_cpu.')
 const bad = await receive(sys, false)
-console.log(`   read ${hex(bad)} — ${bad === PACKET ? 'right by luck' : 'STALE: the CPU read its cached copy, not what the device wrote'}`)
+console.log(`   read ${hex(bad)} — ${bad === PACKET ? `correct here only because ${sys.arch} is cache coherent: the bug is there all the same` : 'STALE: the CPU read its cached copy, not what the device wrote'}`)
 console.log(`   reports: ${sys.reports.length}\n`)
 for (const r of sys.reports) console.log(formatReport(r))
 console.log('\nThe fix: call dma_sync_single_for_cpu (or dma_unmap_single) before the CPU reads a FROM_DEVICE buffer.')
