@@ -412,4 +412,3 @@ export class DmaCore {
   }
 }
 
-export { OWN_CPU }

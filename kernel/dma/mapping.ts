@@ -6,7 +6,7 @@
 
 import { Device } from '../base/device.js'
 import { captureStack } from '../debug/stack.js'
-import { hex, isLinearAddr, PAGE_OFFSET } from '../mm/layout.js'
+import { hex, isLinearAddr } from '../mm/layout.js'
 import { badArg, checkSize, cpuPa } from '../mm/memory.js'
 import { Page } from '../mm/page.js'
 import { current, type Task } from '../sched/current.js'
@@ -15,7 +15,7 @@ import { EIO, ENOMEM } from '../errno.js'
 import { PAGE_SIZE, type CpuAddr, type DmaAddr } from '../types.js'
 import { IOMMU_APERTURE } from './iova.js'
 import { SWIOTLB_MAX_MAPPING } from './swiotlb.js'
-import { DMA_MAPPING_ERROR, DMA_NONE, dirName, type DmaMapping, type MapType } from './types.js'
+import { DMA_MAPPING_ERROR, DMA_NONE, type DmaMapping, type MapType } from './types.js'
 
 /** Validates the device argument: a struct device of the running task's system. */
 export function checkDev(t: Task, fn: string, dev: unknown): Device {
@@ -251,4 +251,3 @@ export function dma_get_required_mask(dev: Device): bigint {
   return (1n << BigInt(bits)) - 1n
 }
 
-export { dirName, PAGE_OFFSET }

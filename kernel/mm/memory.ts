@@ -174,7 +174,7 @@ export function kfree(p: CpuAddr | null): void {
   const pa = cpuPa(t, 'kfree', p, 1, 'objp')
   const meta = sys.pages.at(pa)
   const obj = meta === undefined ? undefined : meta.slab !== null ? meta.slab.objects[Math.floor((pa - meta.slab.pa) / meta.slab.stride)] : meta.object
-  if (obj == null || obj.kind !== 'kmalloc' || (meta!.slab === null && obj.order === 0 && meta!.object?.kind !== 'kmalloc')) {
+  if (obj == null || obj.kind !== 'kmalloc') {
     badArg(t, 'kfree', 'objp', `(${hex(p)}) is not a kmalloc pointer`)
   }
   if (!obj.live || obj.pa !== pa) {
