@@ -70,7 +70,7 @@ async function streamNs(size: number, checked: boolean): Promise<{ base: number;
     for (let k = 0; k < 4; k++) {
       const at = k * (2 * size + 1024 + 64)
       const fn = iteration(pool.subarray(at, at + size), pool.subarray(at + size + 512, at + 2 * size + 512))
-      const ns = timeNs(fn, 1, { batches: 5, minBatchMs: 10, warmMs: 50 })
+      const ns = timeNs(fn, 1, { batches: 9, minBatchMs: 10, warmMs: 50 })
       if (ns < best.ns) best = { ns, fn }
     }
     out = compareNs(memcpyOf(size), best.fn)

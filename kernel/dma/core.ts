@@ -241,6 +241,7 @@ export class DmaCore {
   syncForDevice(m: DmaMapping, off: number, len: number, dir: number): void {
     if (m.slot !== null && (dir === DMA_TO_DEVICE || dir === DMA_BIDIRECTIONAL)) {
       this.kernelCopy(m.devPa + off, m.cpuPa + off, len)
+      m.initKnown = false
     }
     if (!m.dev.dma_coherent) this.archSyncForDevice(m.devPa + off, len)
     m.own?.set(off, off + len, OWN_DEVICE)

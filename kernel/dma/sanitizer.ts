@@ -242,6 +242,7 @@ export class Sanitizer implements DmaObserver {
     const mEnd = m.cpuPa + m.size
     const own = m.own!
     if (pa < mEnd && end > m.cpuPa) {
+      if (write) m.initKnown = false
       const a = Math.max(pa, m.cpuPa) - m.cpuPa
       const b = Math.min(end, mEnd) - m.cpuPa
       const st = own.uniform(a, b)
@@ -303,6 +304,7 @@ export class Sanitizer implements DmaObserver {
       }
     }
     this.#overlapping(pa, end, (m) => {
+      m.initKnown = false
       this.#sys.report({
         kind: 'free-while-mapped',
         device: m.dev.name,
@@ -321,8 +323,8 @@ export class Sanitizer implements DmaObserver {
     const sys = this.#sys
     const end = bus + len
     let pos = bus
-    let checkInit = false
     while (pos < end) {
+      const at = pa + (pos - bus)
       const r = dev.entries.holding(pos)
       if (r === undefined) {
         const next = dev.entries.nextStart(pos)
@@ -331,33 +333,38 @@ export class Sanitizer implements DmaObserver {
           sys.report({
             kind: 'device-access-cpu-owned',
             device: dev.name,
-            message: `device ${write ? 'write to' : 'read of'} [bus address=${hex(pos)}] [size=${stop - pos} bytes] (phys ${hex(pa + (pos - bus))}), memory that is not mapped for DMA: the CPU owns it (never mapped, or already unmapped)`,
-            details: { bus: pos, len: stop - pos, phys: pa + (pos - bus), write },
+            message: `device ${write ? 'write to' : 'read of'} [bus address=${hex(pos)}] [size=${stop - pos} bytes] (phys ${hex(at)}), memory that is not mapped for DMA: the CPU owns it (never mapped, or already unmapped)`,
+            details: { bus: pos, len: stop - pos, phys: at, write },
           })
         }
+        if (write) sys.shadow.mark(at, stop - pos, true)
         pos = stop
         continue
       }
       const chunkEnd = Math.min(end, r.dma + r.size)
-      if (r.own !== null) {
-        checkInit = true
-        this.#deviceVsMapping(dev, r, pos - r.dma, chunkEnd - r.dma, write)
+      const n = chunkEnd - pos
+      const whole = pos === r.dma && n === r.size
+      if (r.own !== null) this.#deviceVsMapping(dev, r, pos - r.dma, chunkEnd - r.dma, write)
+      if (write) {
+        // Device-written bytes are initialised; a mapping known to be all initialised needs no marking.
+        if (!r.initKnown) {
+          sys.shadow.mark(at, n, true)
+          if (whole) r.initKnown = true
+        }
+      } else if (sys.checks.kmsan && r.own !== null && !r.initKnown) {
+        const u = sys.shadow.firstUninit(at, n)
+        if (u < 0) r.initKnown = whole
+        else {
+          sys.report({
+            kind: 'uninit-to-device',
+            device: dev.name,
+            message: `device read of uninitialised memory [phys=${hex(u)}] (bus address ${hex(pos + (u - at))}): kernel memory the CPU never wrote is leaking to the device`,
+            mapping: r,
+            details: { phys: u, bus: pos + (u - at) },
+          })
+        }
       }
       pos = chunkEnd
-    }
-    if (write) sys.shadow.mark(pa, len, true)
-    else if (sys.checks.kmsan && checkInit) {
-      const u = sys.shadow.firstUninit(pa, len)
-      if (u >= 0) {
-        const m = dev.entries.holding(bus + (u - pa))
-        sys.report({
-          kind: 'uninit-to-device',
-          device: dev.name,
-          message: `device read of uninitialised memory [phys=${hex(u)}] (bus address ${hex(bus + (u - pa))}): kernel memory the CPU never wrote is leaking to the device`,
-          mapping: m,
-          details: { phys: u, bus: bus + (u - pa) },
-        })
-      }
     }
   }
 

@@ -175,6 +175,12 @@ export class DmaMapping {
   sgMapped = 0
   sgHead: object | null = null
   live = true
+  /**
+   * The device-visible bytes are known to be all initialised (the sanitizer then skips the init
+   * shadow). Anything that can make bytes uninitialised again clears it: a CPU write into the
+   * buffer (memcpy carries uninitialised bytes), a bounce copy, a free.
+   */
+  initKnown = false
   /** The next entry at the same DMA address (dma-debug's table). */
   nextSame: DmaMapping | null = null
   /** Set for coherent allocations that belong to a dma_pool. */
