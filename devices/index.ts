@@ -3,6 +3,7 @@
  * devices. Nothing here knows about the kernel or drivers.
  */
 export * from './machine/rng.js'
+export * from './machine/clock.js'
 export * from './machine/ram.js'
 export * from './machine/cache.js'
 export * from './machine/iommu.js'

@@ -18,7 +18,6 @@ import type { KObject } from './mm/page.js'
 import { PageTable } from './mm/page.js'
 import { PageAllocator } from './mm/page_alloc.js'
 import { SlabAllocator } from './mm/slab.js'
-import { VirtualClock } from './sched/clock.js'
 import { acquireCpu, currentOrNull, switchTo, Task } from './sched/current.js'
 import { TestMaster, type TestMasterOptions } from './test-master.js'
 
@@ -52,7 +51,6 @@ export class System {
   readonly slab: SlabAllocator
   readonly shadow: InitShadow
   readonly dma: DmaCore
-  readonly clockSource = new VirtualClock()
   readonly log: ReportLog
   readonly logger: KernelLogger
   readonly devices = new Map<string, Device>()
@@ -79,7 +77,7 @@ export class System {
     }
     this.platform = this.machine.platform
     this.logger = typeof o.log === 'string' ? pino({ level: o.log, base: { sys: this.name } }) : o.log
-    this.log = new ReportLog(o.seed, () => this.clockSource.now, (r) => this.logger.warn({ kind: r.kind, site: r.site }, formatReport(r)))
+    this.log = new ReportLog(o.seed, () => this.machine.clock.now, (r) => this.logger.warn({ kind: r.kind, site: r.site }, formatReport(r)))
     this.buddy = new PageAllocator(this.machine.ram.banks)
     this.slab = new SlabAllocator(this.pages, this.buddy, o.kmallocMinAlign, o.checks.kasan)
     this.shadow = new InitShadow(this.pages)
@@ -95,7 +93,7 @@ export class System {
 
   /** Virtual time, ns. */
   get clock(): number {
-    return this.clockSource.now
+    return this.machine.clock.now
   }
 
   /** Drops the reports so far (e.g. after an expected one). */
@@ -139,9 +137,9 @@ export class System {
   /** Advances virtual time by ns, running what falls due. */
   async runFor(ns: number): Promise<void> {
     if (typeof ns !== 'number' || !Number.isFinite(ns) || ns < 0) throw new InvalidArgumentError('sys.runFor', 'ns', `must be a non-negative number of nanoseconds, got ${String(ns)}`)
-    const until = this.clockSource.now + ns
+    const until = this.machine.clock.now + ns
     await this.#runEvents(until)
-    this.clockSource.now = Math.max(this.clockSource.now, until)
+    this.machine.clock.now = Math.max(this.machine.clock.now, until)
   }
 
   /** Runs until pred() holds; rejects when timeoutNs of virtual time pass first (default 1 s). */
@@ -149,11 +147,11 @@ export class System {
     if (typeof pred !== 'function') throw new InvalidArgumentError('sys.runUntil', 'pred', 'must be a function')
     const timeout = opts.timeoutNs ?? 1e9
     if (typeof timeout !== 'number' || !(timeout >= 0)) throw new InvalidArgumentError('sys.runUntil', 'timeoutNs', 'must be a non-negative number')
-    const deadline = this.clockSource.now + timeout
+    const deadline = this.machine.clock.now + timeout
     while (!pred()) {
-      const ev = this.clockSource.peek()
+      const ev = this.machine.clock.peek()
       if (ev === undefined || ev.at > deadline) {
-        this.clockSource.now = Math.max(this.clockSource.now, Math.min(deadline, ev?.at ?? deadline))
+        this.machine.clock.now = Math.max(this.machine.clock.now, Math.min(deadline, ev?.at ?? deadline))
         if (!pred()) throw new DmalabError(`sys.runUntil: condition not met within ${timeout} ns of virtual time`)
         return
       }
@@ -164,7 +162,7 @@ export class System {
   async #runEvents(limit: number): Promise<void> {
     const release = await acquireCpu()
     try {
-      while (this.clockSource.step(limit)) {
+      while (this.machine.clock.step(limit)) {
         /* each step runs one device event */
       }
     } finally {

@@ -9,6 +9,7 @@
  */
 
 import { CpuCache, DEFAULT_CACHE_CONFIG, type CacheConfig } from './cache.js'
+import { VirtualClock } from './clock.js'
 import { DmaPort, type DmaObserver, type DmaPortOptions } from './dma-port.js'
 import { Iommu, type IommuFault, type IommuMode } from './iommu.js'
 import { Ram, type RamBank } from './ram.js'
@@ -56,6 +57,8 @@ export class Machine {
   readonly ram: Ram
   readonly cache: CpuCache
   readonly iommu: Iommu
+  /** Virtual time (ns) and the event queue every device and the kernel schedule on. */
+  readonly clock = new VirtualClock()
   /** Every IOMMU fault so far (the IOMMU's fault queue). */
   readonly iommuFaults: IommuFault[] = []
   /** The kernel's view of device accesses, installed at boot. */

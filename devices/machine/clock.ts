@@ -1,7 +1,7 @@
 /**
- * The virtual clock and its event queue (kernel/time/ in spirit): one clock in nanoseconds per
- * system; device work and timers are events ordered by (time, sequence), so equal times keep
- * their scheduling order and runs are deterministic.
+ * The machine's virtual clock and its event queue: one clock in nanoseconds per machine. Device
+ * work, timers and interrupt latencies are events ordered by (time, sequence), so equal times keep
+ * their scheduling order and runs are deterministic. Nothing here reads a host clock.
  */
 
 export interface ClockEvent {
