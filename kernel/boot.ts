@@ -6,6 +6,7 @@
 
 import { ARCHES, DEFAULT_CACHE_CONFIG, PLATFORMS, type Arch, type CacheConfig } from '../devices/index.js'
 import { BootOptionError } from './errors.js'
+import { COST_KEYS, DEFAULT_COSTS, type Costs } from './sched/costs.js'
 
 /** Families of checks that can be switched off (e.g. for a benchmark's unchecked baseline). */
 export interface Checks {
@@ -48,8 +49,10 @@ export interface BootOptions {
   kmallocMinAlign?: number
   /** The CPU cache: lineSize, size, ways, speculation. */
   cache?: Partial<CacheConfig>
-  /** The cost model (grows with the execution-model issue; no keys yet). */
-  costs?: Record<string, number>
+  /** The cost model: override any of kernel/sched/costs.ts's DEFAULT_COSTS (ns, or bytes per ns). */
+  costs?: Partial<Costs>
+  /** Unhandled interrupts (out of the last 100,000) before "nobody cared" disables a line; Linux 99,900. */
+  irqUnhandledThreshold?: number
   /** Device models to put on the bus (device models arrive with later issues). */
   devices?: readonly unknown[]
   /** Check families: false turns all off; an object turns off the ones set false. */
@@ -69,6 +72,8 @@ export interface ResolvedOptions {
   readonly cache: CacheConfig
   readonly checks: Checks
   readonly log: LogLevel | KernelLogger
+  readonly costs: Costs
+  readonly irqUnhandledThreshold: number
 }
 
 const KNOWN = new Set([
@@ -84,6 +89,7 @@ const KNOWN = new Set([
   'devices',
   'checks',
   'log',
+  'irqUnhandledThreshold',
 ])
 const LEVELS: readonly string[] = ['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace']
 const CHECK_KEYS: readonly (keyof Checks)[] = ['dmaDebug', 'ownership', 'kasan', 'kmsan', 'stacks']
@@ -153,10 +159,20 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     }
     cache = c as unknown as CacheConfig
   }
+  const costs: Costs = { ...DEFAULT_COSTS }
   if (o['costs'] !== undefined) {
     if (!isObject(o['costs'])) throw new BootOptionError('costs', `must be an object, got ${describe(o['costs'])}`)
-    const first = Object.keys(o['costs'])[0]
-    if (first !== undefined) throw new BootOptionError(`costs.${first}`, `is not a cost of this version's model (it has none yet)`)
+    for (const [k, v] of Object.entries(o['costs'])) {
+      if (!COST_KEYS.includes(k as keyof Costs)) throw new BootOptionError(`costs.${k}`, `is not a cost (known: ${COST_KEYS.join(', ')})`)
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (k === 'copyBytesPerNs' && v === 0)) {
+        throw new BootOptionError(`costs.${k}`, `must be a ${k === 'copyBytesPerNs' ? 'positive' : 'non-negative'} number, got ${describe(v)}`)
+      }
+      costs[k as keyof Costs] = v
+    }
+  }
+  const threshold = o['irqUnhandledThreshold'] ?? 99_900
+  if (typeof threshold !== 'number' || !Number.isInteger(threshold) || threshold < 1 || threshold > 100_000) {
+    throw new BootOptionError('irqUnhandledThreshold', `must be an integer from 1 to 100000, got ${describe(threshold)}`)
   }
   if (o['devices'] !== undefined) {
     if (!Array.isArray(o['devices'])) throw new BootOptionError('devices', `must be an array, got ${describe(o['devices'])}`)
@@ -182,5 +198,5 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     else if (isObject(l) && typeof l['warn'] === 'function') log = l as unknown as KernelLogger
     else throw new BootOptionError('log', `must be a level (${LEVELS.join(', ')}) or a pino logger, got ${describe(l)}`)
   }
-  return { arch, coherent, seed, iommu: iommuMode, swiotlb, swiotlbSize, kmallocMinAlign: minAlign, cache, checks, log }
+  return { arch, coherent, seed, iommu: iommuMode, swiotlb, swiotlbSize, kmallocMinAlign: minAlign, cache, checks, log, costs, irqUnhandledThreshold: threshold }
 }

@@ -18,7 +18,9 @@ import type { KObject } from './mm/page.js'
 import { PageTable } from './mm/page.js'
 import { PageAllocator } from './mm/page_alloc.js'
 import { SlabAllocator } from './mm/slab.js'
-import { acquireCpu, currentOrNull, switchTo, Task } from './sched/current.js'
+import { currentOrNull, switchTo, Task, type TaskContext } from './sched/current.js'
+import { Scheduler } from './sched/scheduler.js'
+import type { Costs } from './sched/costs.js'
 import { TestMaster, type TestMasterOptions } from './test-master.js'
 
 let systemCount = 0
@@ -35,7 +37,17 @@ export interface ReportArgs {
   details?: Record<string, string | number | boolean>
   /** Frames to use as the access site instead of capturing the current stack. */
   access?: ReportStack['frames']
+  /** Further labelled stacks (e.g. lockdep's two usage sites). */
+  stacks?: ReportStack[]
   key?: string
+}
+
+/** What the interrupt core offers the scheduler (kernel/irq). */
+export interface IrqDelivery {
+  /** Whether an interrupt is pending and deliverable. */
+  pending(): boolean
+  /** Delivers pending interrupts on the current CPU context. */
+  deliver(): void
 }
 
 export class System {
@@ -54,6 +66,15 @@ export class System {
   readonly log: ReportLog
   readonly logger: KernelLogger
   readonly devices = new Map<string, Device>()
+  readonly sched: Scheduler
+  readonly costs: Costs
+  /** CPU time spent working (virtual ns); idle time is sched.idleNs. */
+  busyNs = 0
+  /** The interrupt core, once installed. */
+  irqCore: IrqDelivery | null = null
+  /** Depth of device-event execution (reports made there carry no driver access stack). */
+  deviceDepth = 0
+  #inIrq = false
   readonly #masters = new Set<TestMaster>()
 
   constructor(options: unknown) {
@@ -82,6 +103,114 @@ export class System {
     this.slab = new SlabAllocator(this.pages, this.buddy, o.kmallocMinAlign, o.checks.kasan)
     this.shadow = new InitShadow(this.pages)
     this.dma = new DmaCore(this)
+    this.costs = o.costs
+    this.sched = new Scheduler(this)
+  }
+
+  // ------------------------------------------------------------------ the CPU
+
+  get clockRef() {
+    return this.machine.clock
+  }
+
+  /** CPU work of ns virtual nanoseconds. */
+  cpuWork(ns: number): void {
+    this.machine.clock.now += ns
+    this.busyNs += ns
+  }
+
+  /**
+   * Every kernel call: the CPU's time advances, due device events run and pending interrupts are
+   * delivered if the caller's context takes them (process or softirq context with IRQs enabled).
+   */
+  kernelCall(t: Task): void {
+    const clock = this.machine.clock
+    clock.now += this.costs.kernelCallNs
+    this.busyNs += this.costs.kernelCallNs
+    if (clock.nextAt <= clock.now) this.runDueEvents()
+    if (t.irqsDisabled === 0 && t.context !== 'hardirq' && !this.#inIrq && this.irqCore?.pending() === true) this.#deliver()
+  }
+
+  /** Runs device events and timers that are due. */
+  runDueEvents(): void {
+    if (this.deviceDepth > 0) return
+    this.deviceDepth++
+    try {
+      this.machine.clock.runDue()
+    } finally {
+      this.deviceDepth--
+    }
+  }
+
+  #deliver(): void {
+    this.#inIrq = true
+    try {
+      this.irqCore!.deliver()
+    } finally {
+      this.#inIrq = false
+    }
+  }
+
+  /** The idle loop's work: due events, then interrupts. */
+  idleWork(): void {
+    this.runDueEvents()
+    if (!this.#inIrq && this.irqCore?.pending() === true) this.#deliver()
+  }
+
+  irqPending(): boolean {
+    return this.irqCore?.pending() === true
+  }
+
+  /** udelay: the CPU spins for ns; events fall due and interrupts arrive along the way. */
+  busyWait(t: Task, ns: number): void {
+    const clock = this.machine.clock
+    const end = clock.now + ns
+    while (clock.now < end) {
+      const next = Math.min(end, clock.nextAt)
+      this.busyNs += Math.max(0, next - clock.now)
+      clock.now = Math.max(clock.now, next)
+      this.runDueEvents()
+      if (t.irqsDisabled === 0 && t.context !== 'hardirq' && !this.#inIrq && this.irqCore?.pending() === true) this.#deliver()
+    }
+  }
+
+  /**
+   * Runs fn synchronously in an atomic context ('hardirq' for handlers, 'softirq' for timers) on
+   * this CPU; a Promise returned is `invalid-context`, an exception is an oops of that context.
+   */
+  runAtomic<T>(name: string, context: TaskContext, fn: () => T): T | undefined {
+    const task = new Task(this, name, context)
+    const prev = switchTo(task)
+    try {
+      const r = fn()
+      if (r instanceof Promise) {
+        r.catch(() => undefined)
+        this.report({
+          kind: 'invalid-context',
+          message: `BUG: ${context === 'hardirq' ? 'an interrupt handler' : 'a timer callback'} (${name}) returned a Promise: it is atomic context and must not be async or sleep`,
+        })
+      }
+      return r
+    } catch (e) {
+      this.#oopsFromException(task, e)
+      return undefined
+    } finally {
+      switchTo(prev)
+    }
+  }
+
+  /** Spawns a kernel-internal process-context task whose failure is an oops report. */
+  spawnTask(name: string, fn: () => unknown): Task {
+    const { task, done } = this.sched.spawn(name, fn)
+    done.catch((e: unknown) => this.#oopsFromException(task, e))
+    return task
+  }
+
+  /** CPU utilisation so far: busy and idle virtual ns. */
+  get cpu(): { busyNs: number; idleNs: number; utilisation: number } {
+    const busy = this.busyNs
+    const idle = this.sched.idleNs
+    return { busyNs: busy, idleNs: idle, utilisation: busy + idle === 0 ? 0 : busy / (busy + idle) }
   }
 
   // ------------------------------------------------------------------ harness (contract)
@@ -102,8 +231,9 @@ export class System {
   }
 
   /**
-   * Runs fn as a process-context task on the emulated CPU. Rejects with KernelOops when the task
-   * oopsed (a BUG, bad input, or an exception escaping it); the system keeps running.
+   * Runs fn as a process-context task on the emulated CPU, with device events, timers, interrupts
+   * and other tasks interleaved on virtual time, until fn finishes. Rejects with KernelOops when
+   * the task oopsed (a BUG, bad input, or an exception escaping it); the system keeps running.
    */
   async run<T>(fn: () => T | Promise<T>, name = 'run'): Promise<T> {
     if (typeof fn !== 'function') throw new InvalidArgumentError('sys.run', 'fn', `must be a function, got ${typeof fn}`)
@@ -111,63 +241,53 @@ export class System {
     if (currentOrNull() !== null) {
       throw new DmalabError('sys.run() called from inside a task: await it from test code, not from kernel code')
     }
-    const release = await acquireCpu()
-    const task = new Task(this, name)
-    const prev = switchTo(task)
-    try {
-      let result: T
-      try {
-        result = await fn()
-      } catch (e) {
-        throw this.#oopsFromException(task, e)
-      }
-      if (task.oops !== null) throw task.oops
-      return result
-    } finally {
-      switchTo(prev)
-      release()
+    const { task, done } = this.sched.spawn(name, fn)
+    const finished = await this.sched.runTask(task)
+    if (!finished) {
+      throw new DmalabError(`sys.run: task ${task.toString()} is blocked and nothing is left that could wake it (a wait that is never completed?)`)
     }
+    let result: T
+    try {
+      result = await done
+    } catch (e) {
+      throw this.#oopsFromException(task, e)
+    }
+    if (task.oops !== null) throw task.oops
+    return result
   }
 
-  /** Runs device events and timers until none is pending. */
+  /** Runs tasks, device events and timers until none is pending. */
   async runUntilIdle(): Promise<void> {
-    await this.#runEvents(Number.POSITIVE_INFINITY)
+    this.#notInTask('sys.runUntilIdle')
+    await this.sched.exclusive(() => this.sched.drive(() => false))
   }
 
-  /** Advances virtual time by ns, running what falls due. */
+  /** Advances virtual time by ns, running what falls due (periodic devices never go idle). */
   async runFor(ns: number): Promise<void> {
+    this.#notInTask('sys.runFor')
     if (typeof ns !== 'number' || !Number.isFinite(ns) || ns < 0) throw new InvalidArgumentError('sys.runFor', 'ns', `must be a non-negative number of nanoseconds, got ${String(ns)}`)
     const until = this.machine.clock.now + ns
-    await this.#runEvents(until)
-    this.machine.clock.now = Math.max(this.machine.clock.now, until)
+    await this.sched.exclusive(() => this.sched.drive(() => false, until))
+    if (this.machine.clock.now < until) {
+      this.sched.idleNs += until - this.machine.clock.now
+      this.machine.clock.now = until
+    }
   }
 
   /** Runs until pred() holds; rejects when timeoutNs of virtual time pass first (default 1 s). */
   async runUntil(pred: () => boolean, opts: { timeoutNs?: number } = {}): Promise<void> {
+    this.#notInTask('sys.runUntil')
     if (typeof pred !== 'function') throw new InvalidArgumentError('sys.runUntil', 'pred', 'must be a function')
     const timeout = opts.timeoutNs ?? 1e9
     if (typeof timeout !== 'number' || !(timeout >= 0)) throw new InvalidArgumentError('sys.runUntil', 'timeoutNs', 'must be a non-negative number')
     const deadline = this.machine.clock.now + timeout
-    while (!pred()) {
-      const ev = this.machine.clock.peek()
-      if (ev === undefined || ev.at > deadline) {
-        this.machine.clock.now = Math.max(this.machine.clock.now, Math.min(deadline, ev?.at ?? deadline))
-        if (!pred()) throw new DmalabError(`sys.runUntil: condition not met within ${timeout} ns of virtual time`)
-        return
-      }
-      await this.#runEvents(ev.at)
+    if (!(await this.sched.exclusive(() => this.sched.drive(pred, deadline)))) {
+      throw new DmalabError(`sys.runUntil: condition not met within ${timeout} ns of virtual time`)
     }
   }
 
-  async #runEvents(limit: number): Promise<void> {
-    const release = await acquireCpu()
-    try {
-      while (this.machine.clock.step(limit)) {
-        /* each step runs one device event */
-      }
-    } finally {
-      release()
-    }
+  #notInTask(fn: string): void {
+    if (currentOrNull() !== null) throw new DmalabError(`${fn}() called from inside a task: await it from test code, not from kernel code`)
   }
 
   /** A bare bus master for tests of the DMA API alone. */
@@ -189,7 +309,7 @@ export class System {
     const stacks: ReportStack[] = []
     const want = this.checks.stacks
     if (a.access !== undefined) stacks.push({ label: 'access', frames: a.access })
-    else if (want) stacks.push({ label: 'access', frames: captureStack() })
+    else if (want && this.deviceDepth === 0) stacks.push({ label: 'access', frames: captureStack() })
     if (a.mapping != null && a.mapping.stack.length > 0) {
       stacks.push({ label: a.mapping.type === 'coherent' || a.mapping.type === 'noncoherent' ? 'allocated' : 'mapped', frames: a.mapping.stack })
     }
@@ -197,6 +317,7 @@ export class System {
       if (a.object.allocStack.length > 0) stacks.push({ label: 'allocated', frames: a.object.allocStack })
       if (a.object.freeStack.length > 0) stacks.push({ label: 'freed', frames: a.object.freeStack })
     }
+    if (a.stacks !== undefined) stacks.push(...a.stacks)
     const task = currentOrNull()
     return this.log.add({
       kind: a.kind,

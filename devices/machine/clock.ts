@@ -35,6 +35,18 @@ export class VirtualClock {
     return ev
   }
 
+  /** Time of the next pending event, or Infinity. */
+  get nextAt(): number {
+    return this.peek()?.at ?? Number.POSITIVE_INFINITY
+  }
+
+  /** Runs every event due by now (events may schedule more). */
+  runDue(): void {
+    while (this.step(this.now)) {
+      /* one event per step */
+    }
+  }
+
   /** The next event, without removing it. */
   peek(): ClockEvent | undefined {
     while (this.#heap.length > 0 && this.#heap[0]!.cancelled) this.#pop()

@@ -11,6 +11,8 @@ import { KernelOops, OutsideTaskError } from '../errors.js'
 /** The part of a system the task layer needs (kept minimal to avoid import cycles). */
 export interface TaskOwner {
   readonly name: string
+  /** Called at every kernel call: due device events run, pending interrupts are delivered. */
+  kernelCall(t: Task): void
 }
 
 export type TaskContext = 'process' | 'hardirq' | 'softirq'
@@ -27,6 +29,14 @@ export class Task<S extends TaskOwner = TaskOwner> {
   irqsDisabled = 0
   /** Depth of spinlocks held (atomic when > 0). */
   locksHeld = 0
+  /** Scheduler state. */
+  state: 'runnable' | 'running' | 'blocked' | 'done' = 'runnable'
+  /** Resolves the promise a blocked task awaits (set by the scheduler). */
+  resume: (() => void) | null = null
+  /** Ends the scheduler's wait for the current step (set while the task runs). */
+  yielded: (() => void) | null = null
+  /** Starts the task's body on its first step. */
+  start: (() => void) | null = null
 
   constructor(sys: S, name: string, context: TaskContext = 'process') {
     this.id = Task.#nextId++
@@ -52,6 +62,7 @@ export function current(fn: string): Task {
   const t = currentTask
   if (t === null) throw new OutsideTaskError(fn)
   if (t.oops !== null) throw t.oops
+  t.sys.kernelCall(t)
   return t
 }
 

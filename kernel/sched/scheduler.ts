@@ -1,0 +1,182 @@
+/**
+ * The scheduler of one system's CPU (kernel/sched/core.c in spirit): process-context tasks are
+ * async functions that run until they block in a sleeping call (msleep, wait_for_completion,
+ * mutex_lock, ...) or finish. One task runs at a time; when none can run, the CPU is idle and
+ * virtual time jumps to the next event (a timer, a device completion). Steps of different systems
+ * in one process take turns on the shared CPU lock, so their tasks interleave deterministically.
+ *
+ * Each step: the scheduler makes the task current, resumes it, and waits for it to block or end.
+ * A blocked task awaits a promise only the scheduler resolves, so no task code runs outside a step.
+ */
+
+import type { VirtualClock } from '../../devices/index.js'
+import { acquireCpu, switchTo, Task, type TaskOwner } from './current.js'
+
+export interface SchedOwner extends TaskOwner {
+  readonly clockRef: VirtualClock
+  /** Runs due events and delivers pending interrupts while the CPU is idle (no task current). */
+  idleWork(): void
+  /** Whether an interrupt is pending (the idle loop must not sleep past it). */
+  irqPending(): boolean
+}
+
+export class Scheduler {
+  readonly #owner: SchedOwner
+  readonly #runQueue: Task[] = []
+  /** Live tasks (not done). */
+  readonly tasks = new Set<Task>()
+  /** Virtual ns the CPU spent idle (no runnable task). */
+  idleNs = 0
+  /** Tasks some sys.run() is waiting for. */
+  readonly #awaited = new Set<Task>()
+  /** The one drive loop of this CPU, while one runs. */
+  #driving: Promise<boolean> | null = null
+
+  constructor(owner: SchedOwner) {
+    this.#owner = owner
+  }
+
+  get runnable(): number {
+    return this.#runQueue.length
+  }
+
+  /** Creates a runnable process-context task; `done` settles with fn's result. */
+  spawn<T>(name: string, fn: () => T | Promise<T>): { task: Task; done: Promise<T> } {
+    const task = new Task(this.#owner, name)
+    let resolve!: (v: T) => void
+    let reject!: (e: unknown) => void
+    const done = new Promise<T>((res, rej) => {
+      resolve = res
+      reject = rej
+    })
+    // Callers always attach their own handlers; this one keeps an unobserved failure quiet.
+    done.catch(() => undefined)
+    task.start = () => {
+      const body = async () => {
+        try {
+          resolve(await fn())
+        } catch (e) {
+          reject(e)
+        } finally {
+          task.state = 'done'
+          this.tasks.delete(task)
+          const y = task.yielded
+          task.yielded = null
+          y?.()
+        }
+      }
+      void body()
+    }
+    this.tasks.add(task)
+    this.#runQueue.push(task)
+    return { task, done }
+  }
+
+  /** Blocks the running task t until wake(t); the returned promise is what the task awaits. */
+  block(t: Task): Promise<void> {
+    t.state = 'blocked'
+    const p = new Promise<void>((res) => (t.resume = res))
+    const y = t.yielded
+    t.yielded = null
+    y?.()
+    return p
+  }
+
+  /** Makes a blocked task runnable again. */
+  wake(t: Task): void {
+    if (t.state !== 'blocked') return
+    t.state = 'runnable'
+    this.#runQueue.push(t)
+  }
+
+  /** Runs one step of t: until it blocks or finishes. */
+  async #step(t: Task): Promise<void> {
+    const release = await acquireCpu()
+    const prev = switchTo(t)
+    try {
+      t.state = 'running'
+      const ended = new Promise<void>((res) => (t.yielded = res))
+      if (t.start !== null) {
+        const s = t.start
+        t.start = null
+        s()
+      } else {
+        const r = t.resume
+        t.resume = null
+        r?.()
+      }
+      await ended
+    } finally {
+      switchTo(prev)
+      release()
+    }
+  }
+
+  /**
+   * Drives the CPU until `task` is done, sharing one drive loop among every concurrent caller.
+   * Returns false when the task is blocked and nothing is left that could wake it.
+   */
+  async runTask(task: Task): Promise<boolean> {
+    this.#awaited.add(task)
+    try {
+      while (task.state !== 'done') {
+        if (this.#driving === null) {
+          const all = () => {
+            for (const t of this.#awaited) if (t.state !== 'done') return false
+            return true
+          }
+          this.#driving = this.drive(all).finally(() => (this.#driving = null))
+        }
+        const progressed = await this.#driving
+        if (task.state !== 'done' && !progressed && this.#runQueue.length === 0) return false
+      }
+      return true
+    } finally {
+      this.#awaited.delete(task)
+    }
+  }
+
+  /** Runs fn's drive exclusively: after any drive loop in progress has ended. */
+  async exclusive(fn: () => Promise<boolean>): Promise<boolean> {
+    while (this.#driving !== null) await this.#driving
+    this.#driving = fn().finally(() => (this.#driving = null))
+    return this.#driving
+  }
+
+  /**
+   * Runs tasks and events until stop() holds, nothing is left to do, or virtual time would pass
+   * `deadline`. Returns true when stop() held.
+   */
+  async drive(stop: () => boolean, deadline = Number.POSITIVE_INFINITY): Promise<boolean> {
+    const clock = this.#owner.clockRef
+    for (;;) {
+      if (stop()) return true
+      const t = this.#runQueue.shift()
+      if (t !== undefined) {
+        await this.#step(t)
+        continue
+      }
+      // Idle: let due events run and interrupts arrive, then sleep until the next event.
+      const release = await acquireCpu()
+      try {
+        this.#owner.idleWork()
+        if (this.#runQueue.length > 0 || stop()) continue
+        const next = clock.nextAt
+        if (next === Number.POSITIVE_INFINITY && !this.#owner.irqPending()) return false
+        if (next > deadline) {
+          if (deadline !== Number.POSITIVE_INFINITY && deadline > clock.now) {
+            this.idleNs += deadline - clock.now
+            clock.now = deadline
+          }
+          return stop()
+        }
+        if (next > clock.now) {
+          this.idleNs += next - clock.now
+          clock.now = next
+        }
+      } finally {
+        release()
+      }
+    }
+  }
+}
