@@ -128,7 +128,9 @@ export class Scheduler {
           this.#driving = this.drive(all).finally(() => (this.#driving = null))
         }
         const progressed = await this.#driving
-        if (task.state !== 'done' && !progressed && this.#runQueue.length === 0) return false
+        // The state changed while we awaited (TypeScript cannot see that).
+        const state = task.state as Task['state']
+        if (state !== 'done' && !progressed && this.#runQueue.length === 0) return false
       }
       return true
     } finally {
