@@ -4,7 +4,7 @@
  * An unknown option or a bad value is a BootOptionError that names the option.
  */
 
-import { ARCHES, DEFAULT_CACHE_CONFIG, PLATFORMS, type Arch, type CacheConfig } from '../devices/index.js'
+import { ARCHES, DEFAULT_CACHE_CONFIG, PciFunction, PLATFORMS, type Arch, type CacheConfig } from '../devices/index.js'
 import { BootOptionError } from './errors.js'
 import { COST_KEYS, DEFAULT_COSTS, type Costs } from './sched/costs.js'
 
@@ -53,8 +53,8 @@ export interface BootOptions {
   costs?: Partial<Costs>
   /** Unhandled interrupts (out of the last 100,000) before "nobody cared" disables a line; Linux 99,900. */
   irqUnhandledThreshold?: number
-  /** Device models to put on the bus (device models arrive with later issues). */
-  devices?: readonly unknown[]
+  /** Device models to put on the PCI bus (`new CopyEngine()`, ...); each binds when a matching driver registers. */
+  devices?: readonly PciFunction[]
   /** Check families: false turns all off; an object turns off the ones set false. */
   checks?: boolean | Partial<Checks>
   /** Log level of the system's pino logger, or a logger. Default: $DMALAB_LOG or 'warn'. */
@@ -74,6 +74,7 @@ export interface ResolvedOptions {
   readonly log: LogLevel | KernelLogger
   readonly costs: Costs
   readonly irqUnhandledThreshold: number
+  readonly devices: readonly PciFunction[]
 }
 
 const KNOWN = new Set([
@@ -174,9 +175,15 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   if (typeof threshold !== 'number' || !Number.isInteger(threshold) || threshold < 1 || threshold > 100_000) {
     throw new BootOptionError('irqUnhandledThreshold', `must be an integer from 1 to 100000, got ${describe(threshold)}`)
   }
+  const devices: PciFunction[] = []
   if (o['devices'] !== undefined) {
     if (!Array.isArray(o['devices'])) throw new BootOptionError('devices', `must be an array, got ${describe(o['devices'])}`)
-    if (o['devices'].length > 0) throw new BootOptionError('devices', `holds device models this version does not have yet`)
+    for (const [i, d] of (o['devices'] as unknown[]).entries()) {
+      if (!(d instanceof PciFunction)) throw new BootOptionError(`devices[${i}]`, `must be a device model from devices/index.ts (new CopyEngine(), ...), got ${describe(d)}`)
+      if (d.machine !== null) throw new BootOptionError(`devices[${i}]`, `(${d.name}) is already on another machine: create a new instance per system`)
+      if (devices.some((x) => x.name === d.name)) throw new BootOptionError(`devices[${i}]`, `has the name '${d.name}' of another device: give each a unique name`)
+      devices.push(d)
+    }
   }
   let checks: Checks = { dmaDebug: true, ownership: true, kasan: true, kmsan: true, stacks: true }
   const ch = o['checks']
@@ -198,5 +205,5 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     else if (isObject(l) && typeof l['warn'] === 'function') log = l as unknown as KernelLogger
     else throw new BootOptionError('log', `must be a level (${LEVELS.join(', ')}) or a pino logger, got ${describe(l)}`)
   }
-  return { arch, coherent, seed, iommu: iommuMode, swiotlb, swiotlbSize, kmallocMinAlign: minAlign, cache, checks, log, costs, irqUnhandledThreshold: threshold }
+  return { arch, coherent, seed, iommu: iommuMode, swiotlb, swiotlbSize, kmallocMinAlign: minAlign, cache, checks, log, costs, irqUnhandledThreshold: threshold, devices }
 }

@@ -20,6 +20,8 @@ import { PageAllocator } from './mm/page_alloc.js'
 import { SlabAllocator } from './mm/slab.js'
 import { currentOrNull, switchTo, Task, type TaskContext } from './sched/current.js'
 import { Scheduler } from './sched/scheduler.js'
+import { IrqCore } from './irq/manage.js'
+import { bindDevice, PciDev, unbindDevice, type PciDriver } from './pci/pci.js'
 import type { Costs } from './sched/costs.js'
 import { TestMaster, type TestMasterOptions } from './test-master.js'
 
@@ -72,6 +74,12 @@ export class System {
   busyNs = 0
   /** The interrupt core, once installed. */
   irqCore: IrqDelivery | null = null
+  readonly irq: IrqCore
+  /** Registered PCI drivers and the PCI devices of this system. */
+  readonly pciDrivers: PciDriver[] = []
+  readonly pciDevices: PciDev[] = []
+  /** pci_iomap'ed BARs by bus address. */
+  readonly iomaps = new Map<number, { pdev: PciDev; bar: number; len: number }>()
   /** Depth of device-event execution (reports made there carry no driver access stack). */
   deviceDepth = 0
   #inIrq = false
@@ -105,6 +113,45 @@ export class System {
     this.dma = new DmaCore(this)
     this.costs = o.costs
     this.sched = new Scheduler(this)
+    this.irq = new IrqCore(this)
+    this.irqCore = this.irq
+    this.machine.onGuestError = (device, message, details) => {
+      this.report({ kind: 'device-error', device, message: `${device}: ${message}`, ...(details !== undefined ? { details } : {}) })
+    }
+    for (const fn of o.devices) {
+      this.machine.pci.add(fn)
+      const pdev = new PciDev(this, fn)
+      this.pciDevices.push(pdev)
+      this.addDevice(pdev.dev)
+    }
+  }
+
+  /** The PCI device named name (as given to its model), or undefined. */
+  pciDevice(name: string): PciDev | undefined {
+    return this.pciDevices.find((p) => p.name === name)
+  }
+
+  /** Unbinds a device from its driver (remove, devres release, leak reports). */
+  async unbind(pdev: PciDev): Promise<void> {
+    if (!(pdev instanceof PciDev) || !this.pciDevices.includes(pdev)) throw new InvalidArgumentError('sys.unbind', 'pdev', 'must be a PCI device of this system')
+    await this.run(async () => {
+      const t = currentOrNull()!
+      await unbindDevice(t, pdev)
+    }, 'unbind')
+  }
+
+  /** Binds a device to the first registered driver that matches it; returns probe's result or -ENODEV. */
+  async bind(pdev: PciDev): Promise<number> {
+    if (!(pdev instanceof PciDev) || !this.pciDevices.includes(pdev)) throw new InvalidArgumentError('sys.bind', 'pdev', 'must be a PCI device of this system')
+    return this.run(async () => {
+      const t = currentOrNull()!
+      if (pdev.driver !== null) return 0
+      for (const drv of this.pciDrivers) {
+        const id = drv.id_table.find((i) => (i.vendor === pdev.vendor || i.vendor === 0xffff_ffff) && (i.device === pdev.device || i.device === 0xffff_ffff))
+        if (id !== undefined) return bindDevice(t, pdev, drv, id)
+      }
+      return -19
+    }, 'bind')
   }
 
   // ------------------------------------------------------------------ the CPU
@@ -238,7 +285,9 @@ export class System {
   async run<T>(fn: () => T | Promise<T>, name = 'run'): Promise<T> {
     if (typeof fn !== 'function') throw new InvalidArgumentError('sys.run', 'fn', `must be a function, got ${typeof fn}`)
     if (typeof name !== 'string' || name === '') throw new InvalidArgumentError('sys.run', 'name', 'must be a non-empty string')
-    if (currentOrNull() !== null) {
+    // A task of this system awaiting sys.run() of its own system would deadlock. (A task of
+    // another system may be current while test code runs between its awaits: that is fine.)
+    if (currentOrNull()?.sys === this) {
       throw new DmalabError('sys.run() called from inside a task: await it from test code, not from kernel code')
     }
     const { task, done } = this.sched.spawn(name, fn)
@@ -287,7 +336,7 @@ export class System {
   }
 
   #notInTask(fn: string): void {
-    if (currentOrNull() !== null) throw new DmalabError(`${fn}() called from inside a task: await it from test code, not from kernel code`)
+    if (currentOrNull()?.sys === this) throw new DmalabError(`${fn}() called from inside a task: await it from test code, not from kernel code`)
   }
 
   /** A bare bus master for tests of the DMA API alone. */

@@ -16,7 +16,8 @@ import type { System } from '../system.js'
 
 /** `spinlock_t`. */
 export interface SpinLock {
-  owner: Task | null
+  /** Contexts holding it: normally one; two when a handler takes the lock its interrupted task holds. */
+  holders: Task[]
   /** lockdep: first use in hard-IRQ context, and first use in process context with IRQs on. */
   inHardirq: readonly StackFrame[] | null
   irqsOnInProcess: readonly StackFrame[] | null
@@ -26,7 +27,7 @@ export interface SpinLock {
 /** Creates (or re-initialises) a spinlock: `const lock = spin_lock_init()`. */
 export function spin_lock_init(lock: SpinLock | null = null): SpinLock {
   const l = lock ?? ({} as SpinLock)
-  l.owner = null
+  l.holders = []
   l.inHardirq = null
   l.irqsOnInProcess = null
   l.reported = false
@@ -58,14 +59,15 @@ function acquire(t: Task, fn: string, l: SpinLock): void {
       ],
     })
   }
-  if (l.owner === t) sys.oops(t, `BUG: spinlock recursion: ${fn}() of a lock this context already holds (deadlock)`)
-  l.owner = t
+  if (l.holders.includes(t)) sys.oops(t, `BUG: spinlock recursion: ${fn}() of a lock this context already holds (deadlock)`)
+  l.holders.push(t)
   t.locksHeld++
 }
 
 function release(t: Task, fn: string, l: SpinLock): void {
-  if (l.owner === null) sysOf(t).oops(t, `BUG: spinlock already unlocked: ${fn}()`)
-  l.owner = null
+  const i = l.holders.indexOf(t)
+  if (i < 0) sysOf(t).oops(t, l.holders.length === 0 ? `BUG: spinlock already unlocked: ${fn}()` : `BUG: ${fn}() of a spinlock held by another context`)
+  l.holders.splice(i, 1)
   t.locksHeld = Math.max(0, t.locksHeld - 1)
 }
 

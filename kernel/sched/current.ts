@@ -37,6 +37,8 @@ export class Task<S extends TaskOwner = TaskOwner> {
   yielded: (() => void) | null = null
   /** Starts the task's body on its first step. */
   start: (() => void) | null = null
+  /** The device whose driver this task runs for (probe, remove, its work), for resource ownership. */
+  device: import('../base/device.js').Device | null = null
 
   constructor(sys: S, name: string, context: TaskContext = 'process') {
     this.id = Task.#nextId++
