@@ -10,6 +10,7 @@
 
 import type { Machine } from './machine.js'
 import type { IommuDomain } from './iommu.js'
+import type { Tracer } from '../framework/tracer.js'
 
 export const MEMTX_OK = 0
 /** The transaction was refused (e.g. bus mastering disabled: a master abort). */
@@ -20,6 +21,9 @@ export const MEMTX_DECODE_ERROR = 2
 export const MEMTX_ACCESS_ERROR = 4
 
 export type MemTxResult = number
+
+/** Or-ed into DmaPort.copy's result when the failure was on the write (destination) side. */
+export const MEMTX_WRITE_SIDE = 0x100
 
 export type BlockedReason = 'bus-master-disabled' | 'iommu-unmapped' | 'iommu-permission' | 'decode-error'
 
@@ -49,11 +53,17 @@ export class DmaPort {
   /** Whoever owns this port on the software side (the kernel's struct device). */
   opaque: unknown = undefined
   readonly #machine: Machine
+  readonly #tracer: Tracer
   readonly #domain: IommuDomain | null
   readonly #limit: number
   readonly #runPa: number[] = []
   readonly #runLen: number[] = []
   readonly #faultAt: number[] = [0]
+  /** The source runs of a copy, saved while the destination is resolved. */
+  readonly #srcPa: number[] = []
+  readonly #srcLen: number[] = []
+  /** Bounce buffer of copies that must snoop the CPU cache (coherent ports). */
+  #scratch = new Uint8Array(0)
   /** The current transaction overflowed the address width: the observer already heard of it. */
   #quiet = false
 
@@ -63,6 +73,7 @@ export class DmaPort {
       throw new RangeError(`addressBits must be an integer from 1 to 64, got ${addressBits}`)
     }
     this.#machine = machine
+    this.#tracer = machine.tracer
     this.name = name
     this.addressBits = addressBits
     this.coherent = coherent
@@ -122,6 +133,86 @@ export class DmaPort {
   /** Device read of len bytes at bus address into dst[off..]. On failure dst is zero-filled. */
   readInto(bus: number, dst: Uint8Array, off = 0, len = dst.length - off): MemTxResult {
     if (len <= 0) return MEMTX_OK
+    if (this.#tracer.listenerCount('dma') > 0) return this.#traced(bus, len, false, this.#readInto(bus, dst, off, len))
+    return this.#readInto(bus, dst, off, len)
+  }
+
+  /** Device write of src[off..off+len) to bus address. */
+  write(bus: number, src: Uint8Array, off = 0, len = src.length - off): MemTxResult {
+    if (len <= 0) return MEMTX_OK
+    if (this.#tracer.listenerCount('dma') > 0) return this.#traced(bus, len, true, this.#write(bus, src, off, len))
+    return this.#write(bus, src, off, len)
+  }
+
+  /**
+   * A device copy of len bytes from srcBus to dstBus, as a memory-to-memory engine's burst does
+   * it: one read transaction, then one write transaction — the same checks, translation, observer
+   * calls and trace events as readInto followed by write — but a non-coherent port moves the bytes
+   * RAM to RAM with no buffer in between. Returns MEMTX_OK, the read's MemTxResult, or the
+   * write's MemTxResult | MEMTX_WRITE_SIDE; when either side fails nothing is written.
+   */
+  copy(dstBus: number, srcBus: number, len: number): MemTxResult {
+    if (len <= 0) return MEMTX_OK
+    const traced = this.#tracer.listenerCount('dma') > 0
+    const m = this.#machine
+    const n = this.#resolve(srcBus, len, false)
+    if (traced) this.#traced(srcBus, len, false, n < 0 ? -n : MEMTX_OK)
+    if (n < 0) return -n
+    const sPa = this.#srcPa
+    const sLen = this.#srcLen
+    let obs = this.#quiet ? null : m.observer
+    for (let i = 0, o = 0; i < n; i++) {
+      sPa[i] = this.#runPa[i]!
+      sLen[i] = this.#runLen[i]!
+      obs?.access(this, sPa[i]!, sLen[i]!, false, srcBus + o)
+      o += sLen[i]!
+    }
+    const k = this.#resolve(dstBus, len, true)
+    if (traced) this.#traced(dstBus, len, true, k < 0 ? -k : MEMTX_OK)
+    if (k < 0) return -k | MEMTX_WRITE_SIDE
+    obs = this.#quiet ? null : m.observer
+    for (let j = 0, o = 0; j < k; j++) {
+      obs?.access(this, this.#runPa[j]!, this.#runLen[j]!, true, dstBus + o)
+      o += this.#runLen[j]!
+    }
+    if (this.coherent) {
+      if (this.#scratch.length < len) this.#scratch = new Uint8Array(len)
+      const buf = this.#scratch
+      for (let i = 0, o = 0; i < n; o += sLen[i]!, i++) m.cache.snoopRead(sPa[i]!, buf, o, sLen[i]!)
+      for (let j = 0, o = 0; j < k; o += this.#runLen[j]!, j++) {
+        m.cache.snoopWrite(this.#runPa[j]!, this.#runLen[j]!)
+        m.ram.write(this.#runPa[j]!, buf, o, this.#runLen[j]!)
+      }
+      return MEMTX_OK
+    }
+    // Walk both run lists in step, copying the overlap of the current source and destination run.
+    let i = 0
+    let j = 0
+    let si = 0
+    let dj = 0
+    while (i < n && j < k) {
+      const piece = Math.min(sLen[i]! - si, this.#runLen[j]! - dj)
+      m.ram.copy(this.#runPa[j]! + dj, sPa[i]! + si, piece)
+      si += piece
+      dj += piece
+      if (si === sLen[i]) {
+        i++
+        si = 0
+      }
+      if (dj === this.#runLen[j]) {
+        j++
+        dj = 0
+      }
+    }
+    return MEMTX_OK
+  }
+
+  #traced(bus: number, len: number, write: boolean, result: MemTxResult): MemTxResult {
+    this.#tracer.emit('dma', { time: this.#machine.clock.now, device: this.name, bus, len, write, result })
+    return result
+  }
+
+  #readInto(bus: number, dst: Uint8Array, off: number, len: number): MemTxResult {
     const n = this.#resolve(bus, len, false)
     if (n < 0) {
       dst.fill(0, off, off + len)
@@ -141,9 +232,7 @@ export class DmaPort {
     return MEMTX_OK
   }
 
-  /** Device write of src[off..off+len) to bus address. */
-  write(bus: number, src: Uint8Array, off = 0, len = src.length - off): MemTxResult {
-    if (len <= 0) return MEMTX_OK
+  #write(bus: number, src: Uint8Array, off: number, len: number): MemTxResult {
     const n = this.#resolve(bus, len, true)
     if (n < 0) return -n
     const m = this.#machine

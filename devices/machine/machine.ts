@@ -1,6 +1,6 @@
 /**
- * The machine: RAM banks, the CPU cache, the IOMMU and the DMA ports of its devices, for one of
- * the supported platforms.
+ * The machine: RAM banks, the CPU cache, the IOMMU, the interrupt controller, the PCI bus and the
+ * DMA ports of its devices, for one of the supported platforms.
  *
  * Platform facts follow the Linux ports: arm64 and riscv64 are weakly ordered and, by default,
  * not DMA coherent (arch/arm64, arch/riscv select ARCH_HAS_SYNC_DMA_FOR_DEVICE/CPU); x86_64 is TSO
@@ -11,9 +11,13 @@
 import { CpuCache, DEFAULT_CACHE_CONFIG, type CacheConfig } from './cache.js'
 import { VirtualClock } from './clock.js'
 import { DmaPort, type DmaObserver, type DmaPortOptions } from './dma-port.js'
+import { InterruptController } from './intc.js'
 import { Iommu, type IommuFault, type IommuMode } from './iommu.js'
 import { Ram, type RamBank } from './ram.js'
 import { Rng } from './rng.js'
+import { FaultInjector } from '../framework/faults.js'
+import { Tracer } from '../framework/tracer.js'
+import { PciBus } from '../pci/bus.js'
 
 export type Arch = 'arm64' | 'x86_64' | 'riscv64'
 
@@ -59,6 +63,16 @@ export class Machine {
   readonly iommu: Iommu
   /** Virtual time (ns) and the event queue every device and the kernel schedule on. */
   readonly clock = new VirtualClock()
+  /** MMIO, DMA, IRQ, guest-error and fault events (virtual time only). */
+  readonly tracer = new Tracer(this.clock)
+  /** INTx lines and MSI vectors. */
+  readonly intc = new InterruptController(this.clock, this.tracer)
+  /** Declarative fault rules every device consults. */
+  readonly faults = new FaultInjector(this.tracer)
+  /** The PCI bus devices are plugged into. */
+  readonly pci: PciBus
+  /** Called when a device rejects what the guest programmed (QEMU's LOG_GUEST_ERROR). */
+  onGuestError: ((device: string, message: string, details?: Record<string, number | string | boolean>) => void) | null = null
   /** Every IOMMU fault so far (the IOMMU's fault queue). */
   readonly iommuFaults: IommuFault[] = []
   /** The kernel's view of device accesses, installed at boot. */
@@ -73,6 +87,7 @@ export class Machine {
     this.ram = new Ram(config.banks ?? DEFAULT_RAM_BANKS)
     this.cache = new CpuCache(this.ram, this.rng.fork(), config.cache ?? DEFAULT_CACHE_CONFIG)
     this.iommu = new Iommu(config.iommu)
+    this.pci = new PciBus(this)
   }
 
   /** Creates the DMA port of a new bus master; names are unique per machine. */

@@ -108,11 +108,25 @@ export class Ram {
     }
   }
 
-  /** Copies len bytes from physical src to physical dst (the ranges must not overlap). */
+  /**
+   * Copies len bytes from physical src to physical dst, section to section with no intermediate
+   * buffer (one `Uint8Array.prototype.set` per piece). Overlapping ranges copy as memmove does
+   * within one section; across sections they are undefined.
+   */
   copy(dst: number, src: number, len: number): void {
-    const tmp = new Uint8Array(len)
-    this.read(src, tmp, 0, len)
-    this.write(dst, tmp, 0, len)
+    while (len > 0) {
+      const si = Math.floor(src / SECTION_SIZE)
+      const di = Math.floor(dst / SECTION_SIZE)
+      const so = src - si * SECTION_SIZE
+      const dOff = dst - di * SECTION_SIZE
+      const n = Math.min(len, SECTION_SIZE - so, SECTION_SIZE - dOff)
+      const s = this.#sections.get(si)
+      if (s === undefined) this.fill(dst, 0, n)
+      else this.#section(di).set(n === SECTION_SIZE ? s : s.subarray(so, so + n), dOff)
+      src += n
+      dst += n
+      len -= n
+    }
   }
 
   read8(pa: number): number {
