@@ -1,12 +1,17 @@
-// Helpers for tests that drive the hardware directly (no kernel): a machine, PCI command bits, RAM
-// contents and a clock runner.
+// Helpers for tests that drive the hardware directly (no kernel): a machine, a PCI function with
+// memory decoding and bus mastering on, register accessors and a clock runner.
 import {
+  CE_CTRL,
+  CE_STATUS,
+  CE_STATUS_BUSY,
+  CopyEngine,
   Machine,
   PCI_COMMAND,
   PCI_COMMAND_MASTER,
   PCI_COMMAND_MEMORY,
   PciFunction,
   type Arch,
+  type CopyEngineOptions,
   type IommuMode,
 } from '../../devices/index.js'
 
@@ -46,4 +51,25 @@ export function pattern(len: number, seed = 1): Uint8Array {
   const b = new Uint8Array(len)
   for (let i = 0; i < len; i++) b[i] = (i * 7 + seed * 13 + (i >> 8)) & 0xff
   return b
+}
+
+export function copyEngine(opts: CopyEngineOptions = {}, hw: HwOptions = {}) {
+  const m = machine(hw)
+  const ce = m.pci.add(new CopyEngine(opts))
+  enable(ce)
+  const errors: { device: string; message: string; details?: Record<string, number | string | boolean> }[] = []
+  m.onGuestError = (device, message, details) => errors.push(details === undefined ? { device, message } : { device, message, details })
+  const w = (off: number, v: number): void => ce.mmioWrite(0, off, 4, v)
+  const r = (off: number): number => ce.mmioRead(0, off, 4) as number
+  /** Starts a transfer with the given CTRL bits and runs the clock until BUSY clears. */
+  const start = (ctrl: number): number => {
+    w(CE_CTRL, ctrl | 1)
+    runClock(m)
+    expectIdle()
+    return r(CE_STATUS)
+  }
+  const expectIdle = (): void => {
+    if ((r(CE_STATUS) & CE_STATUS_BUSY) !== 0) throw new Error('copy engine still busy after the clock ran dry')
+  }
+  return { m, ce, errors, w, r, start }
 }
