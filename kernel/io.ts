@@ -4,11 +4,12 @@
  * device's registers at once (reads are non-posted round trips, writes are posted) and costs the
  * cost model's mmioReadNs / mmioWriteNs of CPU time.
  *
- * Ordering: this version's CPU is sequentially consistent — every store is visible to devices in
- * program order — so the barriers (and the difference between writel and writel_relaxed) have no
- * effect on data yet; they are kernel calls, so interrupts and device events can arrive at them.
- * The weakly ordered store buffer of arm64/riscv64 and the `missing-barrier` report come with the
- * rest of the execution-model issue.
+ * Ordering (memory-barriers.txt, "KERNEL I/O BARRIER EFFECTS"): a non-relaxed writeX() first
+ * drains the CPU's store buffer — every earlier store to coherent memory reaches memory before the
+ * device sees the MMIO write — and writeX_relaxed() does not; a non-relaxed readX() orders later
+ * loads after it. wmb/dma_wmb drain the store buffer and order stores, rmb/dma_rmb order loads,
+ * mb/dma_mb both; smp_* barriers order nothing towards a device. kernel/dma/ordering.ts turns
+ * what a driver relies on without such a barrier into `missing-barrier` reports.
  */
 
 import { badArg } from './mm/memory.js'
@@ -32,25 +33,30 @@ function decode(t: Task, fn: string, addr: unknown, size: number) {
   if (hit === undefined || map === undefined || hit.off + size > map.len) {
     return sys.oops(t, `Unable to handle kernel paging request at virtual address ${hex(addr)} in ${fn}(): not an ioremapped (pci_iomap) address`)
   }
-  return { fn: pciFunction(map.pdev), bar: hit.bar, off: hit.off }
+  return { fn: pciFunction(map.pdev), dev: map.pdev.dev, bar: hit.bar, off: hit.off }
 }
 
-function read(fnName: string, addr: IoAddr, size: 1 | 2 | 4 | 8): number | bigint {
+function read(fnName: string, addr: IoAddr, size: 1 | 2 | 4 | 8, relaxed = false): number | bigint {
   const t = current(fnName)
   const { fn, bar, off } = decode(t, fnName, addr, size)
   const sys = sysOf(t)
   sys.cpuWork(sys.costs.mmioReadNs)
   const v = fn.mmioRead(bar, off, size)
+  // readX() completes before any later load from memory begins.
+  if (!relaxed) sys.ordering.readBarrier()
   // The device may have scheduled work or raised an interrupt: let it happen now.
   sys.kernelCall(t)
   return v
 }
 
-function write(fnName: string, value: number | bigint, addr: IoAddr, size: 1 | 2 | 4 | 8): void {
+function write(fnName: string, value: number | bigint, addr: IoAddr, size: 1 | 2 | 4 | 8, relaxed = false): void {
   const t = current(fnName)
   if (typeof value !== 'number' && typeof value !== 'bigint') badArg(t, fnName, 'value', `must be a number, got ${typeof value}`)
-  const { fn, bar, off } = decode(t, fnName, addr, size)
+  const { fn, dev, bar, off } = decode(t, fnName, addr, size)
   const sys = sysOf(t)
+  // writeX() waits for every earlier store to memory; writeX_relaxed() does not.
+  if (!relaxed) sys.machine.storeBuffer.drain()
+  sys.ordering.mmioWrite(dev, relaxed)
   sys.cpuWork(sys.costs.mmioWriteNs)
   fn.mmioWrite(bar, off, size, size === 8 ? BigInt(value) : Number(value) >>> 0)
   sys.kernelCall(t)
@@ -74,7 +80,7 @@ export function readq(addr: IoAddr): bigint {
 }
 /** `readl_relaxed`: no ordering against memory. */
 export function readl_relaxed(addr: IoAddr): number {
-  return read('readl_relaxed', addr, 4) as number
+  return read('readl_relaxed', addr, 4, true) as number
 }
 /** `writeb`. */
 export function writeb(value: number, addr: IoAddr): void {
@@ -94,7 +100,7 @@ export function writeq(value: bigint | number, addr: IoAddr): void {
 }
 /** `writel_relaxed`: no ordering against earlier memory writes. */
 export function writel_relaxed(value: number, addr: IoAddr): void {
-  write('writel_relaxed', value, addr, 4)
+  write('writel_relaxed', value, addr, 4, true)
 }
 /** `ioread8`. */
 export function ioread8(addr: IoAddr): number {
@@ -127,40 +133,46 @@ export function lo_hi_writeq(value: bigint | number, addr: IoAddr): void {
   write('lo_hi_writeq', Number((v >> 32n) & 0xffff_ffffn), (addr + 4) as IoAddr, 4)
 }
 
-function barrier(name: string): void {
-  current(name)
+function barrier(name: string, orderStores: boolean, orderLoads: boolean): void {
+  const t = current(name)
+  const sys = sysOf(t)
+  if (orderStores) {
+    sys.machine.storeBuffer.drain()
+    sys.ordering.writeBarrier()
+  }
+  if (orderLoads) sys.ordering.readBarrier()
 }
 
-/** Full barrier. */
+/** Full barrier: orders loads and stores, towards devices too. */
 export function mb(): void {
-  barrier('mb')
+  barrier('mb', true, true)
 }
 /** Read barrier. */
 export function rmb(): void {
-  barrier('rmb')
+  barrier('rmb', false, true)
 }
-/** Write barrier. */
+/** Write barrier: drains the store buffer. */
 export function wmb(): void {
-  barrier('wmb')
+  barrier('wmb', true, false)
 }
 /** Orders CPU reads of coherent DMA memory (after reading an ownership bit). */
 export function dma_rmb(): void {
-  barrier('dma_rmb')
+  barrier('dma_rmb', false, true)
 }
 /** Orders CPU writes to coherent DMA memory (before handing a descriptor over). */
 export function dma_wmb(): void {
-  barrier('dma_wmb')
+  barrier('dma_wmb', true, false)
 }
 export function dma_mb(): void {
-  barrier('dma_mb')
+  barrier('dma_mb', true, true)
 }
 /** SMP barriers order CPUs among themselves, nothing towards a device. */
 export function smp_mb(): void {
-  barrier('smp_mb')
+  barrier('smp_mb', false, false)
 }
 export function smp_rmb(): void {
-  barrier('smp_rmb')
+  barrier('smp_rmb', false, false)
 }
 export function smp_wmb(): void {
-  barrier('smp_wmb')
+  barrier('smp_wmb', false, false)
 }

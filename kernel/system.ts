@@ -11,6 +11,7 @@ import { resolveOptions, type Checks, type KernelLogger, type ResolvedOptions } 
 import { formatReport, ReportLog, type Report, type ReportInput, type ReportStack } from './debug/report.js'
 import { captureStack, parseStack } from './debug/stack.js'
 import { DmaCore } from './dma/core.js'
+import { Ordering } from './dma/ordering.js'
 import type { DmaMapping } from './dma/types.js'
 import { BootOptionError, DmalabError, InvalidArgumentError, KernelOops } from './errors.js'
 import { InitShadow } from './mm/kmsan.js'
@@ -65,6 +66,7 @@ export class System {
   readonly slab: SlabAllocator
   readonly shadow: InitShadow
   readonly dma: DmaCore
+  readonly ordering: Ordering
   readonly log: ReportLog
   readonly logger: KernelLogger
   readonly devices = new Map<string, Device>()
@@ -111,6 +113,7 @@ export class System {
     this.slab = new SlabAllocator(this.pages, this.buddy, o.kmallocMinAlign, o.checks.kasan)
     this.shadow = new InitShadow(this.pages)
     this.dma = new DmaCore(this)
+    this.ordering = new Ordering(this)
     this.costs = o.costs
     this.sched = new Scheduler(this)
     this.irq = new IrqCore(this)
@@ -206,6 +209,11 @@ export class System {
 
   irqPending(): boolean {
     return this.irqCore?.pending() === true
+  }
+
+  /** A task is about to sleep: its buffered stores drain (a context switch orders them). */
+  taskBlocked(): void {
+    this.machine.storeBuffer.drain()
   }
 
   /** udelay: the CPU spins for ns; events fall due and interrupts arrive along the way. */

@@ -76,6 +76,7 @@ export class TestMaster {
   read(dma: DmaAddr, len: number): Uint8Array {
     const out = new Uint8Array(typeof len === 'number' && len >= 0 && len <= 1 << 30 ? len : 0)
     this.#check('m.read', dma, len)
+    this.#sys.machine.storeBuffer.drain()
     this.lastResult = this.dev.port.readInto(dma, out, 0, len)
     return out
   }
@@ -84,6 +85,7 @@ export class TestMaster {
   readInto(dma: DmaAddr, dst: Uint8Array): MemTxResult {
     if (!(dst instanceof Uint8Array)) throw new InvalidArgumentError('m.readInto', 'dst', 'must be a Uint8Array')
     this.#check('m.readInto', dma, dst.length)
+    this.#sys.machine.storeBuffer.drain()
     this.lastResult = this.dev.port.readInto(dma, dst, 0, dst.length)
     return this.lastResult
   }
@@ -92,6 +94,7 @@ export class TestMaster {
   write(dma: DmaAddr, bytes: Uint8Array): MemTxResult {
     if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError('m.write', 'bytes', `must be a Uint8Array, got ${describe(bytes)}`)
     this.#check('m.write', dma, bytes.length)
+    this.#sys.machine.storeBuffer.drain()
     this.lastResult = this.dev.port.write(dma, bytes, 0, bytes.length)
     return this.lastResult
   }

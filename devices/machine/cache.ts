@@ -14,6 +14,7 @@
 
 import type { Ram } from './ram.js'
 import type { Rng } from './rng.js'
+import type { StoreBuffer } from './store-buffer.js'
 
 export interface CacheConfig {
   /** Line size in bytes: a power of two from 16 to 512. */
@@ -89,6 +90,8 @@ export class CpuCache {
   #lastSection = -1
   #lastInfos: (PageInfo | undefined)[] | undefined = undefined
   readonly #linesPerPage: number
+  /** Where CPU stores to non-cacheable pages go (a weakly ordered CPU's store buffer), if any. */
+  storeBuffer: StoreBuffer | null = null
 
   constructor(ram: Ram, rng: Rng, config: CacheConfig = DEFAULT_CACHE_CONFIG) {
     const { lineSize, size, ways, speculation } = config
@@ -252,6 +255,7 @@ export class CpuCache {
   read(pa: number, dst: Uint8Array, off: number, len: number): void {
     if (this.#info(Math.floor(pa / PAGE_SIZE))?.uncached === true) {
       this.#ram.read(pa, dst, off, len)
+      this.storeBuffer?.forward(pa, dst, off, len)
       return
     }
     const ls = this.lineSize
@@ -275,7 +279,8 @@ export class CpuCache {
   /** CPU store of src[off..off+len) to pa (write-allocate). */
   write(pa: number, src: Uint8Array, off: number, len: number): void {
     if (this.#info(Math.floor(pa / PAGE_SIZE))?.uncached === true) {
-      this.#ram.write(pa, src, off, len)
+      if (this.storeBuffer !== null) this.storeBuffer.store(pa, src, off, len)
+      else this.#ram.write(pa, src, off, len)
       return
     }
     const ls = this.lineSize
@@ -300,7 +305,8 @@ export class CpuCache {
   /** CPU stores of one byte value over [pa, pa+len) (memset). */
   fill(pa: number, value: number, len: number): void {
     if (this.#info(Math.floor(pa / PAGE_SIZE))?.uncached === true) {
-      this.#ram.fill(pa, value, len)
+      if (this.storeBuffer !== null) this.storeBuffer.store(pa, new Uint8Array(len).fill(value), 0, len)
+      else this.#ram.fill(pa, value, len)
       return
     }
     const ls = this.lineSize

@@ -15,6 +15,7 @@ import { InterruptController } from './intc.js'
 import { Iommu, type IommuFault, type IommuMode } from './iommu.js'
 import { Ram, type RamBank } from './ram.js'
 import { Rng } from './rng.js'
+import { StoreBuffer } from './store-buffer.js'
 import { FaultInjector } from '../framework/faults.js'
 import { Tracer } from '../framework/tracer.js'
 import { PciBus } from '../pci/bus.js'
@@ -60,6 +61,8 @@ export class Machine {
   readonly rng: Rng
   readonly ram: Ram
   readonly cache: CpuCache
+  /** The CPU's store buffer for non-cacheable memory (weakly ordered platforms buffer; TSO does not). */
+  readonly storeBuffer: StoreBuffer
   readonly iommu: Iommu
   /** Virtual time (ns) and the event queue every device and the kernel schedule on. */
   readonly clock = new VirtualClock()
@@ -86,6 +89,8 @@ export class Machine {
     this.rng = new Rng(config.seed)
     this.ram = new Ram(config.banks ?? DEFAULT_RAM_BANKS)
     this.cache = new CpuCache(this.ram, this.rng.fork(), config.cache ?? DEFAULT_CACHE_CONFIG)
+    this.storeBuffer = new StoreBuffer(this.ram, this.rng.fork(), this.platform.weaklyOrdered)
+    this.cache.storeBuffer = this.storeBuffer
     this.iommu = new Iommu(config.iommu)
     this.pci = new PciBus(this)
   }

@@ -73,6 +73,7 @@ function allocImpl(t: Task, dev: Device, size: number, coherent: boolean, dir: n
     cache.setUncached(pa, bytes, true)
   }
   cache.fill(pa, 0, bytes)
+  sys.machine.storeBuffer.drain()
   sys.shadow.mark(pa, bytes, true)
   const m = new DmaMapping({
     dev,

@@ -230,6 +230,7 @@ export class DmaCore {
 
   /** Sync for the CPU over [off, off+len) of m: invalidate, then copy back from the bounce slot. */
   syncForCpu(m: DmaMapping, off: number, len: number, dir: number): void {
+    this.#sys.ordering.readBarrier()
     if (!m.dev.dma_coherent) this.archSyncForCpu(m.devPa + off, len, dir)
     if (m.slot !== null && (dir === DMA_FROM_DEVICE || dir === DMA_BIDIRECTIONAL)) {
       this.kernelCopy(m.cpuPa + off, m.devPa + off, len)

@@ -345,6 +345,10 @@ export class Sanitizer implements DmaObserver {
       const n = chunkEnd - pos
       const whole = pos === r.dma && n === r.size
       if (r.own !== null) this.#deviceVsMapping(dev, r, pos - r.dma, chunkEnd - r.dma, write)
+      else if (r.type === 'coherent' && sys.checks.ownership) {
+        if (write) sys.ordering.deviceWrite(at, n)
+        else sys.ordering.deviceRead(dev, at, n)
+      }
       if (write) {
         // Device-written bytes are initialised; a mapping known to be all initialised needs no marking.
         if (!r.initKnown) {

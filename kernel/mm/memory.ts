@@ -114,7 +114,13 @@ export function cpuAccess(t: Task, fn: string, p: unknown, len: number, write: b
   const checks = sys.checks
   if (checks.kasan || checks.ownership) {
     const obj = kasanCheck(sys, pa, len, write, fn)
-    if (checks.ownership) sys.dma.sanitizer.cpuAccess(pa, len, write, obj)
+    if (checks.ownership) {
+      sys.dma.sanitizer.cpuAccess(pa, len, write, obj)
+      if (obj?.kind === 'coherent') {
+        if (write) sys.ordering.cpuStore(pa, len)
+        else sys.ordering.cpuLoad(pa, len)
+      }
+    }
   }
   if (write) sys.shadow.mark(pa, len, true)
   return pa

@@ -18,6 +18,8 @@ export interface SchedOwner extends TaskOwner {
   idleWork(): void
   /** Whether an interrupt is pending (the idle loop must not sleep past it). */
   irqPending(): boolean
+  /** A task is about to block. */
+  taskBlocked(): void
 }
 
 export class Scheduler {
@@ -74,6 +76,7 @@ export class Scheduler {
 
   /** Blocks the running task t until wake(t); the returned promise is what the task awaits. */
   block(t: Task): Promise<void> {
+    this.#owner.taskBlocked()
     t.state = 'blocked'
     const p = new Promise<void>((res) => (t.resume = res))
     const y = t.yielded

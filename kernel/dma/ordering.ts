@@ -1,0 +1,136 @@
+/**
+ * Ordering between the CPU and devices on coherent DMA memory and MMIO
+ * (Documentation/memory-barriers.txt, "KERNEL I/O BARRIER EFFECTS" and dma_wmb/dma_rmb): the
+ * `missing-barrier` checks.
+ *
+ * (a) Write order. Every CPU store to coherent memory gets a sequence number and the current
+ *     write epoch; a write barrier (wmb, dma_wmb, mb) — or a non-relaxed writel, which implies
+ *     one — starts a new epoch. Each device keeps the newest CPU store it has observed (by reading
+ *     it, or by receiving an MMIO write). A device that reads a word stored *earlier in the same
+ *     epoch* than a store it already observed relies on an order nothing guaranteed: the
+ *     descriptor body read after its OWN bit, or descriptors read after a doorbell sent with
+ *     writel_relaxed. Reported on every platform (on x86_64, dma_wmb is the compiler barrier that
+ *     keeps the stores in order), except the writel_relaxed doorbell, which x86 orders anyway.
+ * (b) Read order (load-load, weakly ordered platforms only). Each device write to coherent memory
+ *     gets a sequence number. A CPU load of a word the device wrote *before* a word the CPU has
+ *     already loaded since its last read barrier (rmb, dma_rmb, mb, a non-relaxed readl, a sync for
+ *     the CPU) may be satisfied early with stale data: the DD-bit / phase-bit pattern without
+ *     dma_rmb.
+ */
+
+import type { StackFrame } from '../debug/stack.js'
+import { captureStack } from '../debug/stack.js'
+import { hex } from '../mm/layout.js'
+import type { System } from '../system.js'
+import type { Device } from '../base/device.js'
+
+interface Stamp {
+  seq: number
+  epoch: number
+}
+
+export class Ordering {
+  readonly #sys: System
+  readonly #weak: boolean
+  #seq = 0
+  #epoch = 0
+  /** CPU stores to coherent memory, by 4-byte word. */
+  readonly #cpuStores = new Map<number, Stamp>()
+  /** The newest CPU store each device has observed, and where the relaxed MMIO write was made. */
+  readonly #observed = new Map<Device, Stamp & { site: readonly StackFrame[] | null; relaxed: boolean }>()
+  #devSeq = 0
+  /** Device writes to coherent memory, by word. */
+  readonly #devWrites = new Map<number, number>()
+  /** The newest device write the CPU has loaded since its last read barrier. */
+  #cpuSeen = 0
+
+  constructor(sys: System) {
+    this.#sys = sys
+    this.#weak = sys.platform.weaklyOrdered
+  }
+
+  get enabled(): boolean {
+    return this.#sys.checks.ownership
+  }
+
+  /** A CPU store to coherent memory. */
+  cpuStore(pa: number, len: number): void {
+    const s = { seq: ++this.#seq, epoch: this.#epoch }
+    for (let w = Math.floor(pa / 4); w <= Math.floor((pa + len - 1) / 4); w++) this.#cpuStores.set(w, s)
+  }
+
+  /** A write barrier: a new epoch. */
+  writeBarrier(): void {
+    this.#epoch++
+  }
+
+  /** A read barrier: later loads are ordered after earlier ones. */
+  readBarrier(): void {
+    this.#cpuSeen = 0
+  }
+
+  /** An MMIO write to dev: the device observes it now (relaxed: without an implied barrier). */
+  mmioWrite(dev: Device, relaxed: boolean): void {
+    const ordered = !relaxed || !this.#weak
+    if (ordered) this.#epoch++
+    const site = relaxed && this.#sys.checks.stacks ? captureStack() : null
+    this.#observed.set(dev, { seq: ++this.#seq, epoch: this.#epoch, site, relaxed: !ordered })
+  }
+
+  /** A device read of coherent memory [pa, pa+len). */
+  deviceRead(dev: Device, pa: number, len: number): void {
+    const obs = this.#observed.get(dev)
+    let newest: Stamp | undefined
+    for (let w = Math.floor(pa / 4); w <= Math.floor((pa + len - 1) / 4); w++) {
+      const s = this.#cpuStores.get(w)
+      if (s === undefined) continue
+      if (obs !== undefined && s.epoch === obs.epoch && s.seq < obs.seq) {
+        this.#report(dev, w * 4, obs)
+        return
+      }
+      if (newest === undefined || s.seq > newest.seq) newest = s
+    }
+    if (newest !== undefined && (obs === undefined || newest.seq > obs.seq)) this.#observed.set(dev, { ...newest, site: null, relaxed: false })
+  }
+
+  #report(dev: Device, pa: number, obs: Stamp & { site: readonly StackFrame[] | null; relaxed: boolean }): void {
+    const sys = this.#sys
+    sys.report({
+      kind: 'missing-barrier',
+      device: dev.name,
+      message: obs.relaxed
+        ? `${dev.name} read [phys=${hex(pa)}], which the CPU wrote before a writel_relaxed() the device had already received: nothing ordered the memory write before the MMIO write. Use writel(), or dma_wmb() before writel_relaxed()`
+        : `${dev.name} read [phys=${hex(pa)}] after a later CPU store to coherent memory that it had already observed, with no dma_wmb() between the two stores: it may see the old contents (e.g. a descriptor body read after its ownership bit)`,
+      ...(obs.site !== null && obs.site.length > 0 ? { stacks: [{ label: 'relaxed MMIO write', frames: obs.site }] } : {}),
+      details: { phys: pa },
+      key: `${dev.name}|${obs.relaxed ? 'relaxed' : 'store'}`,
+    })
+  }
+
+  /** A device write to coherent memory. */
+  deviceWrite(pa: number, len: number): void {
+    const seq = ++this.#devSeq
+    for (let w = Math.floor(pa / 4); w <= Math.floor((pa + len - 1) / 4); w++) this.#devWrites.set(w, seq)
+  }
+
+  /** A CPU load of coherent memory. */
+  cpuLoad(pa: number, len: number): void {
+    if (!this.#weak) return
+    let newest = 0
+    for (let w = Math.floor(pa / 4); w <= Math.floor((pa + len - 1) / 4); w++) {
+      const d = this.#devWrites.get(w)
+      if (d === undefined) continue
+      if (d < this.#cpuSeen) {
+        this.#sys.report({
+          kind: 'missing-barrier',
+          message: `CPU load of [phys=${hex(w * 4)}], which the device wrote before a location this CPU already read, with no dma_rmb() in between: on a weakly ordered CPU the load may return stale data (read the ownership/phase bit, then dma_rmb(), then the rest)`,
+          details: { phys: w * 4 },
+        })
+        this.#cpuSeen = 0
+        return
+      }
+      if (d > newest) newest = d
+    }
+    if (newest > this.#cpuSeen) this.#cpuSeen = newest
+  }
+}
