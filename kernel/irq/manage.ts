@@ -68,6 +68,13 @@ interface IrqDesc {
 /** Interrupts (hard handler invocations) of one line in a row before it counts as a storm. */
 const STORM_LIMIT = 10_000
 
+/**
+ * The largest seeded delay between a device raising an interrupt and the CPU being able to take
+ * it (the interrupt controller's and the interconnect's latency). It is what makes different seeds
+ * interleave handlers differently with the code they interrupt.
+ */
+export const IRQ_LATENCY_MAX_NS = 2000
+
 /** The system's interrupt core. */
 export class IrqCore implements IrqDelivery {
   readonly #sys: System
@@ -75,11 +82,29 @@ export class IrqCore implements IrqDelivery {
   readonly #descs = new Map<number, IrqDesc>()
   /** Consecutive deliveries after which the line was still pending (its cause never cleared). */
   #streak = 0
+  /** Interrupts raised by devices are not deliverable before this time (seeded latency). */
+  #deliverableAt = 0
+  #raisedSeen = 0
+  readonly #rng: import('../../devices/index.js').Rng
 
   constructor(sys: System) {
     this.#sys = sys
     this.#intc = sys.machine.intc
+    this.#rng = sys.machine.rng.fork()
     for (let line = 0; line < InterruptController.NR_LINES; line++) this.#intc.mask(line)
+    this.#intc.onRaise = () => this.#raised()
+  }
+
+  /** A device raised an interrupt (not an unmask): it becomes deliverable after a seeded latency. */
+  #raised(): void {
+    const raised = this.#intc.stats.raised
+    if (raised === this.#raisedSeen) return
+    this.#raisedSeen = raised
+    const clock = this.#sys.machine.clock
+    if (this.#deliverableAt > clock.now) return
+    this.#deliverableAt = clock.now + this.#rng.int(IRQ_LATENCY_MAX_NS)
+    // Wake the idle CPU when the interrupt becomes deliverable.
+    if (this.#deliverableAt > clock.now) clock.schedule(this.#deliverableAt, () => undefined)
   }
 
   desc(irq: number): IrqDesc {
@@ -104,7 +129,7 @@ export class IrqCore implements IrqDelivery {
   }
 
   pending(): boolean {
-    return this.#intc.nextPending() >= 0
+    return this.#sys.machine.clock.now >= this.#deliverableAt && this.#intc.nextPending() >= 0
   }
 
   /** Delivers pending interrupts one by one (the CPU takes the lowest first). */
