@@ -26,15 +26,27 @@ export interface Costs {
   contextSwitchNs: number
 }
 
+/*
+ * The MMIO and IRQ figures are those of an embedded arm64 SoC (the default platform is a
+ * non-coherent one, as i.MX8-, RK3399- or BCM2711-class SoCs are) with a PCIe device; the
+ * PIO-vs-DMA experiment (docs/experiments/pio-vs-dma.md) explains them:
+ * - mmioWriteNs 5 (was 100): a write is posted: the CPU hands it to its write buffer and goes on,
+ *   it never waits for the device (a 4-byte write TLP takes ~7 ns of a PCIe 3.0 x4 link, so a
+ *   CPU loop of writes is not link-bound). 100 ns was a round-trip figure, which only a read pays;
+ * - mmioReadNs 1500 (was 800): a non-posted read stalls the core for the whole round trip
+ *   through the root complex, 1-2 µs on such SoCs;
+ * - irqEntryNs 1500 / irqExitNs 1000 (were 600 / 300): exception entry, the GIC acknowledge,
+ *   irq_enter and the flow handler; EOI, irq_exit, pending softirqs and the return.
+ */
 export const DEFAULT_COSTS: Readonly<Costs> = {
   kernelCallNs: 5,
   memAccessNs: 2,
   copyBytesPerNs: 8,
   cacheLineOpNs: 2,
-  mmioReadNs: 800,
-  mmioWriteNs: 100,
-  irqEntryNs: 600,
-  irqExitNs: 300,
+  mmioReadNs: 1500,
+  mmioWriteNs: 5,
+  irqEntryNs: 1500,
+  irqExitNs: 1000,
   contextSwitchNs: 1200,
 }
 
