@@ -6,8 +6,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { BenchResult } from './harness.js'
 import { run as dma } from './dma.bench.js'
+import { run as sched } from './sched.bench.js'
 
-const modules: [string, () => Promise<BenchResult[]>][] = [['dma', dma]]
+const modules: [string, () => Promise<BenchResult[]>][] = [
+  ['dma', dma],
+  ['sched', sched],
+]
 
 const file = fileURLToPath(new URL('./results.json', import.meta.url))
 const old: BenchResult[] = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as BenchResult[]) : []
