@@ -9,6 +9,7 @@ import {
   pci_register_driver, sg_alloc_table, sg_free_table, sg_set_buf, for_each_sg,
   type BootOptions, type CpuAddr, type PciDev, type PciDriver, type SgTable, type System,
 } from '../../kernel/index.js'
+import * as kernel from '../../kernel/index.js'
 import { CopyEngine } from '../../devices/index.js'
 import {
   CE_TIMEOUT_MS, ce_copy, ce_copy_sg, ce_driver, ce_from_sram_pio, ce_get, ce_params, ce_to_sram_dma, ce_to_sram_pio,
@@ -179,6 +180,27 @@ describe('interrupts and error paths', () => {
     })
     expect(rcs).toEqual([-EINVAL, -EINVAL, -EINVAL, -EINVAL])
     expect(sys.reports).toEqual([])
+  })
+})
+
+describe('the kernel API a driver like this one needs', () => {
+  // DESIGN.md §5 ("Driver model and time"): dev_err / dev_warn / dev_info / dev_dbg / pr_* go to
+  // the system's logger. The reference driver would dev_err its timeouts and engine errors; it
+  // cannot while the kernel does not export them.
+  it('dev_err, dev_warn, dev_info, dev_dbg, pr_err, pr_warn and pr_info log to the system logger', async () => {
+    const seen: string[] = []
+    const log = (level: string) => (_obj: object, msg: string) => void seen.push(`${level}: ${msg}`)
+    const sys = boot({ log: { error: log('error'), warn: log('warn'), info: log('info'), debug: log('debug') }, devices: [new CopyEngine()] })
+    const api = kernel as unknown as Record<string, unknown>
+    const missing = ['dev_err', 'dev_warn', 'dev_info', 'dev_dbg', 'pr_err', 'pr_warn', 'pr_info'].filter((f) => typeof api[f] !== 'function')
+    expect(missing).toEqual([])
+    await sys.run(() => {
+      const dev = sys.pciDevice('ce0')!.dev
+      ;(api['dev_err'] as (d: unknown, fmt: string) => void)(dev, 'transfer timed out')
+      ;(api['pr_info'] as (fmt: string) => void)('hello')
+    })
+    expect(seen.some((l) => l.startsWith('error: ') && l.includes('transfer timed out'))).toBe(true)
+    expect(seen.some((l) => l.startsWith('info: ') && l.includes('hello'))).toBe(true)
   })
 })
 
