@@ -95,6 +95,7 @@ export {
   type SpinLock,
 } from './locking/spinlock.js'
 export { DEFAULT_COSTS, type Costs } from './sched/costs.js'
+export { dev_err, dev_warn, dev_info, dev_notice, dev_dbg, pr_err, pr_warn, pr_info, pr_notice, pr_debug, kformat } from './printk.js'
 export {
   IRQ_NONE,
   IRQ_HANDLED,

@@ -248,3 +248,12 @@ describe('managed memory, page mappings and scatterlists', () => {
     expect(sys.reports).toEqual([])
   })
 })
+
+describe('printk', () => {
+  it('formats like the kernel and prefixes dev_* with the device name', async () => {
+    const { kformat } = await import('../../kernel/index.js')
+    expect(kformat('len %u at %#x, %s: %d%%', [64, 255, 'ok', -3])).toBe('len 64 at 0xff, ok: -3%')
+    expect(kformat('dma %pad', [0x1000])).toBe('dma 0x0000000000001000')
+    expect(kformat('%llx', [2n ** 40n])).toBe('10000000000')
+  })
+})
