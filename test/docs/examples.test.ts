@@ -2,7 +2,8 @@
  * The documentation's examples run and do what the documentation says they do.
  *
  * - docs/ownership.md quotes every docs/examples/ownership-*.ts file verbatim, and
- *   docs/reports.md quotes every scenario body of docs/examples/reports.ts verbatim;
+ *   docs/reports.md quotes every scenario body of docs/examples/reports.ts and
+ *   docs/examples/reports-driver.ts verbatim;
  * - every example gives the data and the reports the documentation claims, on the platform
  *   matrix (each architecture, swiotlb auto/force, IOMMU off/strict, several seeds);
  * - the messages docs/reports.md prints are the ones the emulator prints.
@@ -26,6 +27,7 @@ import * as tx from '../../docs/examples/ownership-tx.js'
 import * as txWriteAfterMap from '../../docs/examples/ownership-tx-write-after-map.js'
 import * as dedup from '../../docs/examples/reports-dedup.js'
 import { run as runScenario, scenarios } from '../../docs/examples/reports.js'
+import { run as runDriverScenario, scenarios as driverScenarios } from '../../docs/examples/reports-driver.js'
 
 const root = new URL('../../', import.meta.url)
 const read = (path: string) => readFileSync(new URL(path, root), 'utf8')
@@ -47,13 +49,13 @@ function quotedBlocks(markdown: string, tag: string): Map<string, string[]> {
   return out
 }
 
-/** The body of a scenario in docs/examples/reports.ts, dedented, as docs/reports.md quotes it. */
+/** The body of a scenario in a scenarios file, dedented, as docs/reports.md quotes it. */
 function scenarioBody(source: string, name: string): string {
   const lines = source.split('\n')
   const key = /^[a-z]+$/.test(name) ? `  ${name}: {` : `  '${name}': {`
   const start = lines.indexOf(key)
-  if (start < 0) throw new Error(`scenario ${name} not found in reports.ts`)
-  const open = lines.findIndex((l, i) => i > start && /^ {4}body: \(.*\) => \{$/.test(l))
+  if (start < 0) throw new Error(`scenario ${name} not found`)
+  const open = lines.findIndex((l, i) => i > start && /^ {4}body: (async )?\(.*\) => \{$/.test(l))
   const close = lines.indexOf('    },', open)
   return lines
     .slice(open + 1, close)
@@ -86,6 +88,18 @@ describe('docs quote the examples verbatim', () => {
     const quotes = bodies.get(name)
     expect(quotes, `no <!-- scenario: ${name} --> block`).toBeDefined()
     for (const q of quotes!) expect(q).toBe(scenarioBody(source, name))
+  })
+
+  const driverSource = read('docs/examples/reports-driver.ts')
+
+  it.each(Object.keys(driverScenarios))('docs/reports.md quotes driver scenario %s', (name) => {
+    const quotes = bodies.get(name)
+    expect(quotes, `no <!-- scenario: ${name} --> block`).toBeDefined()
+    for (const q of quotes!) expect(q).toBe(scenarioBody(driverSource, name))
+  })
+
+  it('docs/reports.md quotes no scenario that does not exist', () => {
+    for (const name of bodies.keys()) expect(name in scenarios || name in driverScenarios).toBe(true)
   })
 
   it('docs/reports.md quotes the deduplication example', () => {
@@ -242,14 +256,51 @@ describe.each(PLATFORMS)('report catalogue on $label', (p) => {
   })
 })
 
+/** The report kinds docs/reports.md says each driver scenario produces on a platform. */
+function expectedDriverKinds(name: string, p: Platform): string[] {
+  const kind = driverScenarios[name]!.kind
+  switch (name) {
+    case 'missing-barrier': // a writel_relaxed doorbell is ordered on x86
+    case 'missing-barrier-rmb': // TSO does not reorder loads
+      return p.arch === 'x86_64' ? [] : [kind]
+    default:
+      return [kind]
+  }
+}
+
+describe.each(PLATFORMS)('report catalogue, driver scenarios, on $label', (p) => {
+  it.each(Object.keys(driverScenarios))('%s', async (name) => {
+    const { reports, oops } = await runDriverScenario(name, optionsFor(p))
+    expect(kinds(reports)).toEqual(expectedDriverKinds(name, p))
+    expect(oops).toBe(false)
+  })
+})
+
+describe('the check families of the driver scenarios\' kinds', () => {
+  const always = ['invalid-context', 'invalid-context-free-coherent', 'lock-inconsistent', 'irq-unhandled', 'irq-unhandled-storm', 'device-error']
+
+  it.each(Object.keys(driverScenarios))('%s with checks: { ownership: false }', async (name) => {
+    const { reports } = await runDriverScenario(name, { checks: { ownership: false } })
+    expect(kinds(reports)).toEqual(name.startsWith('missing-barrier') ? [] : [driverScenarios[name]!.kind])
+  })
+
+  it.each(Object.keys(driverScenarios))('%s with checks: false', async (name) => {
+    const { reports } = await runDriverScenario(name, { checks: false })
+    expect(kinds(reports)).toEqual(always.includes(name) ? [driverScenarios[name]!.kind] : [])
+  })
+})
+
 describe('docs/reports.md shows the messages the emulator prints', () => {
   const reportsMd = read('docs/reports.md')
+  const printed = (r: Report) => (r.device !== undefined ? `DMA-API: ${r.device}: ${r.message}` : r.message)
   it.each(Object.keys(scenarios))('%s', async (name) => {
     const { reports } = await runScenario(name, {})
-    for (const r of reports) {
-      const printed = r.device !== undefined ? `DMA-API: ${r.device}: ${r.message}` : r.message
-      expect(reportsMd).toContain(printed)
-    }
+    for (const r of reports) expect(reportsMd).toContain(printed(r))
+  })
+  it.each(Object.keys(driverScenarios))('%s', async (name) => {
+    const { reports } = await runDriverScenario(name, {})
+    expect(reports).not.toEqual([])
+    for (const r of reports) expect(reportsMd).toContain(printed(r))
   })
 })
 
