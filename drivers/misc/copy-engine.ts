@@ -18,7 +18,7 @@
 import {
   DMA_BIT_MASK, DMA_FROM_DEVICE, DMA_TO_DEVICE, EINVAL, EIO, ENODEV, ENOMEM, ETIMEDOUT, GFP_KERNEL,
   IRQ_HANDLED, IRQ_NONE, IRQF_SHARED, PCI_IRQ_INTX, PCI_IRQ_MSIX,
-  complete, defineStruct, dma_map_sg, dma_map_single, dma_mapping_error, dma_max_mapping_size,
+  complete, defineStruct, dev_err, dev_warn, dma_map_sg, dma_map_single, dma_mapping_error, dma_max_mapping_size,
   dma_pool_alloc, dma_pool_free, dma_set_mask_and_coherent, dma_unmap_sg, dma_unmap_single, dma_wmb,
   dmam_pool_create, for_each_sg, free_irq, init_completion, ioread32, iowrite32, lower_32_bits,
   mem_read_bytes, mem_write_bytes, msecs_to_jiffies, mutex_init, mutex_lock, mutex_unlock,
@@ -139,14 +139,19 @@ export async function ce_wait(ce: CeDev): Promise<number> {
   const flags = spin_lock_irqsave(ce.lock)
   if (left === 0) {
     const status = readl(reg(ce, CE_STATUS))
+    if ((status & (CE_STATUS_DONE | CE_STATUS_ERR)) !== 0) dev_warn(ce.pdev.dev, 'lost interrupt (STATUS 0x%x)', status)
     if ((status & CE_STATUS_ERR) !== 0) ce.err_code = readl(reg(ce, CE_ERR_CODE))
     writel(status & CE_STATUS_IRQ_MASK, reg(ce, CE_STATUS))
     ce.status |= status & (CE_STATUS_DONE | CE_STATUS_ERR)
   }
   const status = ce.status
   spin_unlock_irqrestore(ce.lock, flags)
-  if ((status & CE_STATUS_ERR) !== 0) return -EIO
+  if ((status & CE_STATUS_ERR) !== 0) {
+    dev_err(ce.pdev.dev, 'transfer failed: ERR_CODE 0x%x', ce.err_code)
+    return -EIO
+  }
   if ((status & CE_STATUS_DONE) !== 0) return 0
+  dev_err(ce.pdev.dev, 'transfer timed out after %d ms; fencing the engine off the bus', CE_TIMEOUT_MS)
   writel(0, reg(ce, CE_CTRL))
   pci_clear_master(ce.pdev)
   ce.dead = true
@@ -362,7 +367,11 @@ function ce_init(pdev: PciDev): number {
   rc = pcim_iomap_regions(pdev, 1 << 0, CE_DRV_NAME)
   if (rc !== 0) return rc
   const base = pcim_iomap_table(pdev)[0]!
-  if (readl(ptr_add(base, CE_ID)) !== CE_ID_VALUE) return -ENODEV
+  const id = readl(ptr_add(base, CE_ID))
+  if (id !== CE_ID_VALUE) {
+    dev_err(pdev.dev, 'unexpected ID register 0x%x', id)
+    return -ENODEV
+  }
   rc = dma_set_mask_and_coherent(pdev.dev, DMA_BIT_MASK(64))
   if (rc !== 0) return rc
   pci_set_master(pdev)

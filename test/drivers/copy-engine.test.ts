@@ -52,6 +52,13 @@ function sgTable(sizes: number[], fill: (n: number, i: number) => Uint8Array): {
   return { table, bufs }
 }
 
+/** A logger that keeps 'level: message' lines. */
+function capture(): { lines: string[]; log: NonNullable<BootOptions['log']> } {
+  const lines: string[] = []
+  const at = (level: string) => (_obj: object, msg: string) => void lines.push(`${level}: ${msg}`)
+  return { lines, log: { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') } }
+}
+
 afterEach(() => {
   ce_params.use_msix = true
 })
@@ -120,7 +127,8 @@ describe('interrupts and error paths', () => {
   })
 
   it('a lost interrupt is recovered by polling STATUS at the timeout', async () => {
-    const { sys, pdev } = await setup({})
+    const logged = capture()
+    const { sys, pdev } = await setup({ log: logged.log })
     sys.machine.faults.add({ device: 'ce0', kind: 'drop-irq' })
     const want = pattern(4096)
     const r = await sys.run(async () => {
@@ -132,11 +140,13 @@ describe('interrupts and error paths', () => {
     expect(r.rc).toBe(0)
     expect(r.waited).toBeGreaterThanOrEqual(CE_TIMEOUT_MS * 1e6)
     expect(r.got).toEqual(want)
+    expect(logged.lines).toEqual(['warn: ce0: lost interrupt (STATUS 0x2)'])
     expect(sys.reports).toEqual([])
   })
 
-  it('an engine error is -EIO with ERR_CODE recorded; the next transfer works', async () => {
-    const { sys, pdev } = await setup({})
+  it('an engine error is -EIO with ERR_CODE recorded and logged; the next transfer works', async () => {
+    const logged = capture()
+    const { sys, pdev } = await setup({ log: logged.log })
     sys.machine.faults.add({ device: 'ce0', kind: 'error-status', status: 0x42 })
     const r = await sys.run(async () => {
       const src = buffer(pattern(512))
@@ -146,11 +156,13 @@ describe('interrupts and error paths', () => {
       return { first, code, second: await ce_copy(pdev, dst, src, 512), got: mem_read_bytes(dst, 512) }
     })
     expect(r).toEqual({ first: -EIO, code: 0x42, second: 0, got: pattern(512) })
+    expect(logged.lines).toEqual(['error: ce0: transfer failed: ERR_CODE 0x42'])
     expect(sys.reports).toEqual([])
   })
 
   it('a hung engine times out and is fenced off the bus before its buffers are unmapped', async () => {
-    const { sys, pdev } = await setup({ iommu: 'off' })
+    const logged = capture()
+    const { sys, pdev } = await setup({ iommu: 'off', log: logged.log })
     sys.machine.faults.add({ device: 'ce0', kind: 'delay-completion', delayNs: 2e9 })
     const r = await sys.run(async () => {
       const src = buffer(pattern(4096))
@@ -161,6 +173,7 @@ describe('interrupts and error paths', () => {
       return { rc, later: await ce_copy(pdev, dst, src, 4096), got: mem_read_bytes(dst, 16) }
     })
     expect(r).toEqual({ rc: -ETIMEDOUT, later: -EIO, got: new Uint8Array(16).fill(0xaa) })
+    expect(logged.lines.filter((l) => l.startsWith('error: ce0:'))).toEqual([`error: ce0: transfer timed out after ${CE_TIMEOUT_MS} ms; fencing the engine off the bus`])
     // The late DMA is aborted at the bus (reported as such): it never reaches unmapped memory.
     expect(kinds(sys).filter((k) => k !== 'bus-master-disabled')).toEqual([])
   })
