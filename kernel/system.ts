@@ -119,7 +119,7 @@ export class System {
     this.irq = new IrqCore(this)
     this.irqCore = this.irq
     this.machine.onGuestError = (device, message, details) => {
-      this.report({ kind: 'device-error', device, message: `${device}: ${message}`, ...(details !== undefined ? { details } : {}) })
+      this.report({ kind: 'device-error', device, message, ...(details !== undefined ? { details } : {}) })
     }
     for (const fn of o.devices) {
       this.machine.pci.add(fn)
@@ -163,6 +163,12 @@ export class System {
     return this.machine.clock
   }
 
+  #taskIds = 0
+
+  nextTaskId(): number {
+    return ++this.#taskIds
+  }
+
   /** CPU work of ns virtual nanoseconds. */
   cpuWork(ns: number): void {
     this.machine.clock.now += ns
@@ -178,7 +184,7 @@ export class System {
     clock.now += this.costs.kernelCallNs
     this.busyNs += this.costs.kernelCallNs
     if (clock.nextAt <= clock.now) this.runDueEvents()
-    if (t.irqsDisabled === 0 && t.context !== 'hardirq' && !this.#inIrq && this.irqCore?.pending() === true) this.#deliver()
+    this.#maybeInterrupt(t)
   }
 
   /** Runs device events and timers that are due. */
@@ -204,11 +210,11 @@ export class System {
   /** The idle loop's work: due events, then interrupts. */
   idleWork(): void {
     this.runDueEvents()
-    if (!this.#inIrq && this.irqCore?.pending() === true) this.#deliver()
+    this.#maybeInterrupt(null)
   }
 
   irqPending(): boolean {
-    return this.irqCore?.pending() === true
+    return this.irqCore?.pending() === true || this.#softirqs.length > 0
   }
 
   /** A task is about to sleep: its buffered stores drain (a context switch orders them). */
@@ -220,12 +226,46 @@ export class System {
   busyWait(t: Task, ns: number): void {
     const clock = this.machine.clock
     const end = clock.now + ns
+    if (this.deviceDepth > 0) {
+      // Called from a device event or a timer callback: nothing else can run until it returns.
+      this.busyNs += ns
+      clock.now = end
+      return
+    }
     while (clock.now < end) {
       const next = Math.min(end, clock.nextAt)
       this.busyNs += Math.max(0, next - clock.now)
       clock.now = Math.max(clock.now, next)
       this.runDueEvents()
-      if (t.irqsDisabled === 0 && t.context !== 'hardirq' && !this.#inIrq && this.irqCore?.pending() === true) this.#deliver()
+      this.#maybeInterrupt(t)
+    }
+  }
+
+  /**
+   * Delivers pending interrupts and runs pending softirq work (expired timers) if the context
+   * takes them: interrupts when local IRQs are enabled outside a hard-IRQ handler; softirqs in
+   * process context with IRQs enabled (as on irq_exit or local_bh_enable), never nested in a
+   * handler, a timer callback or an IRQ-off section.
+   */
+  #maybeInterrupt(t: Task | null): void {
+    if (t !== null && (t.irqsDisabled > 0 || t.context === 'hardirq')) return
+    if (!this.#inIrq && this.irqCore?.pending() === true) this.#deliver()
+    if ((t === null || t.context === 'process') && !this.#inIrq && this.#softirqs.length > 0 && this.deviceDepth === 0) this.#runSoftirqs()
+  }
+
+  readonly #softirqs: (() => void)[] = []
+
+  /** Queues softirq work (an expired timer's callback); it runs when the CPU may take softirqs. */
+  raiseSoftirq(fn: () => void): void {
+    this.#softirqs.push(fn)
+  }
+
+  #runSoftirqs(): void {
+    this.#inIrq = true
+    try {
+      while (this.#softirqs.length > 0) this.#softirqs.shift()!()
+    } finally {
+      this.#inIrq = false
     }
   }
 

@@ -37,6 +37,8 @@ export const GFP_NOWAIT = 0x0800
 export const __GFP_ZERO = 0x100
 export const __GFP_DMA32 = 0x4
 export const __GFP_NOWARN = 0x200
+/** The allocation may sleep to reclaim memory (part of GFP_KERNEL, not of GFP_ATOMIC). */
+export const __GFP_DIRECT_RECLAIM = 0x400
 export const GFP_DMA32 = __GFP_DMA32
 
 /** Offsets any address and keeps its brand: `ptr_add(p, 16)` is `p + 16` in C. */

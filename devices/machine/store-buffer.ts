@@ -5,7 +5,7 @@
  * non-cacheable pages (coherent DMA memory); they drain
  *   - all, in program order, at a write barrier (wmb, dma_wmb, mb) and before a non-relaxed
  *     MMIO write (writel orders earlier stores, writel_relaxed does not),
- *   - all, when the task sleeps or an interrupt is taken,
+ *   - all, when the task sleeps,
  *   - one at a time, in a seeded order, when the buffer is full — so between barriers the order in
  *     which a device sees stores is not program order.
  * Stores to the same address always drain in program order, and the CPU's own loads see its

@@ -15,6 +15,7 @@ import { hex, PAGE_OFFSET } from '../mm/layout.js'
 import { badArg, checkSize } from '../mm/memory.js'
 import { KObject, PAGE_ALLOCATED, PAGE_FREED } from '../mm/page.js'
 import { current, type Task } from '../sched/current.js'
+import { mightSleepGfp } from '../sched/might-sleep.js'
 import type { System } from '../system.js'
 import { get_order, GFP_KERNEL, PAGE_SIZE, type CpuAddr, type DmaAddr } from '../types.js'
 import { IOMMU_READ, IOMMU_WRITE } from '../../devices/index.js'
@@ -119,6 +120,7 @@ export function dma_alloc_coherent(dev: Device, size: number, gfp: number = GFP_
   const d = checkDev(t, fn, dev)
   const n = checkSize(t, fn, 'size', size)
   checkGfpArg(t, fn, gfp)
+  mightSleepGfp(t, fn, gfp)
   const m = allocImpl(t, d, n, true, 0)
   return m === null ? null : { cpu: m.cpu as CpuAddr, dma: m.dma as DmaAddr }
 }
@@ -193,6 +195,7 @@ export function dma_alloc_noncoherent(dev: Device, size: number, dir: number, gf
   const n = checkSize(t, fn, 'size', size)
   const direction = checkDir(t, fn, dir)
   checkGfpArg(t, fn, gfp)
+  mightSleepGfp(t, fn, gfp)
   const m = allocImpl(t, d, n, false, direction)
   return m === null ? null : { cpu: m.cpu as CpuAddr, dma: m.dma as DmaAddr }
 }

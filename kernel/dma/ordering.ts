@@ -99,8 +99,8 @@ export class Ordering {
       kind: 'missing-barrier',
       device: dev.name,
       message: obs.relaxed
-        ? `${dev.name} read [phys=${hex(pa)}], which the CPU wrote before a writel_relaxed() the device had already received: nothing ordered the memory write before the MMIO write. Use writel(), or dma_wmb() before writel_relaxed()`
-        : `${dev.name} read [phys=${hex(pa)}] after a later CPU store to coherent memory that it had already observed, with no dma_wmb() between the two stores: it may see the old contents (e.g. a descriptor body read after its ownership bit)`,
+        ? `the device read [phys=${hex(pa)}], which the CPU wrote before a writel_relaxed() the device had already received: nothing ordered the memory write before the MMIO write. Use writel(), or dma_wmb() before writel_relaxed()`
+        : `the device read [phys=${hex(pa)}] after a later CPU store to coherent memory that it had already observed, with no dma_wmb() between the two stores: it may see the old contents (e.g. a descriptor body read after its ownership bit)`,
       ...(obs.site !== null && obs.site.length > 0 ? { stacks: [{ label: 'relaxed MMIO write', frames: obs.site }] } : {}),
       details: { phys: pa },
       key: `${dev.name}|${obs.relaxed ? 'relaxed' : 'store'}`,

@@ -8,6 +8,7 @@ import type { Device } from '../base/device.js'
 import { hex } from '../mm/layout.js'
 import { badArg } from '../mm/memory.js'
 import { current } from '../sched/current.js'
+import { mightSleepGfp } from '../sched/might-sleep.js'
 import type { System } from '../system.js'
 import { GFP_KERNEL, PAGE_SIZE, __GFP_ZERO, type CpuAddr, type DmaAddr } from '../types.js'
 import { allocImpl, freeBlock, type DmaBuffer } from './coherent.js'
@@ -77,6 +78,7 @@ function allocBlock(fn: string, pool: DmaPool, gfp: unknown, zero: boolean): Dma
   const t = current(fn)
   if (!(pool instanceof DmaPool) || pool.destroyed) badArg(t, fn, 'pool', 'must be a live dma_pool')
   if (gfp !== undefined && (typeof gfp !== 'number' || !Number.isInteger(gfp))) badArg(t, fn, 'gfp', 'must be GFP flags')
+  mightSleepGfp(t, fn, typeof gfp === 'number' ? gfp : GFP_KERNEL)
   let page = pool.pages.find((p) => p.free.length > 0)
   if (page === undefined) {
     const m = allocImpl(t, pool.dev, pool.allocation, true, 0)

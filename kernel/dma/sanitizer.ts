@@ -449,7 +449,7 @@ export class Sanitizer implements DmaObserver {
       sys.report({
         kind: 'bus-master-disabled',
         device: port.name,
-        message: `${port.name}: DMA ${dir} of ${len} bytes at ${hex(bus)} attempted with bus mastering disabled (the driver did not call pci_set_master): the transaction was aborted`,
+        message: `DMA ${dir} of ${len} bytes at ${hex(bus)} attempted with bus mastering disabled (PCI_COMMAND_MASTER clear: pci_set_master was not called, or the master bit was cleared): the transaction was aborted`,
         details: { bus, len, write },
       })
     } else if (reason === 'iommu-unmapped' || reason === 'iommu-permission') {

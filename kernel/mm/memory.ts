@@ -9,6 +9,7 @@
 import { captureStack } from '../debug/stack.js'
 import { InvalidArgumentError } from '../errors.js'
 import { current, type Task } from '../sched/current.js'
+import { mightSleepGfp } from '../sched/might-sleep.js'
 import type { System } from '../system.js'
 import { __GFP_DMA32, __GFP_ZERO, GFP_KERNEL, PAGE_SIZE, type CpuAddr, type PhysAddr } from '../types.js'
 import { hex, isLinearAddr, PAGE_OFFSET, ZERO_SIZE_PTR } from './layout.js'
@@ -136,6 +137,7 @@ function kmallocImpl(fn: string, size: unknown, gfp: unknown, zero: boolean): Cp
   const t = current(fn)
   const sys = sysOf(t)
   const flags = checkGfp(t, fn, gfp)
+  mightSleepGfp(t, fn, flags)
   const n = checkSize(t, fn, 'size', size, true)
   if (n === 0) return ZERO_SIZE_PTR
   if (n > PAGE_SIZE * 2 ** MAX_ORDER) {
@@ -217,6 +219,7 @@ export function alloc_pages(gfp: number, order: number): Page | null {
   const t = current('alloc_pages')
   const sys = sysOf(t)
   const flags = checkGfp(t, 'alloc_pages', gfp)
+  mightSleepGfp(t, 'alloc_pages', flags)
   if (typeof order !== 'number' || !Number.isInteger(order) || order < 0 || order > MAX_ORDER) {
     badArg(t, 'alloc_pages', 'order', `must be an integer from 0 to ${MAX_ORDER}, got ${String(order)}`)
   }

@@ -183,7 +183,10 @@ function releaseBinding(sys: System, pdev: PciDev): void {
       })
     }
   }
-  if (pdev.msix || pdev.vectors.length > 0) {
+  if ((pdev.msix || pdev.vectors.length > 0) && pdev.managed) {
+    // pcim_enable_device makes the vectors managed: they are freed at unbind (pcim_msi_release).
+    freeVectors(sys, pdev)
+  } else if (pdev.msix || pdev.vectors.length > 0) {
     if (sys.checks.dmaDebug) {
       sys.report({ kind: 'leak', device: dev.name, message: `${dev.name}: interrupt vectors still allocated after unbind: call pci_free_irq_vectors in remove`, details: { vectors: pdev.vectors.length } })
     }
@@ -393,12 +396,15 @@ export function pci_irq_vector(pdev: PciDev, nr: number): number {
 /** Frees the vectors (their handlers must have been freed first). */
 export function pci_free_irq_vectors(pdev: PciDev): void {
   const t = current('pci_free_irq_vectors')
-  const p = checkPdev(t, 'pci_free_irq_vectors', pdev)
+  freeVectors(sysOf(t), checkPdev(t, 'pci_free_irq_vectors', pdev))
+}
+
+function freeVectors(sys: System, p: PciDev): void {
   const fn = pciFunction(p)
   if (p.msix) {
     const ctrl = fn.configRead(MSIX_CAP_OFFSET + PCI_MSIX_FLAGS, 2)
     fn.configWrite(MSIX_CAP_OFFSET + PCI_MSIX_FLAGS, 2, ctrl & ~PCI_MSIX_FLAGS_ENABLE)
-    if (p.vectors.length > 0 && p.vectors[0]! >= InterruptController.MSI_BASE) sysOf(t).machine.intc.freeMsiVectors(p.vectors[0]!, p.vectors.length)
+    if (p.vectors.length > 0 && p.vectors[0]! >= InterruptController.MSI_BASE) sys.machine.intc.freeMsiVectors(p.vectors[0]!, p.vectors.length)
   }
   p.vectors = []
   p.msix = false

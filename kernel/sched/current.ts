@@ -13,12 +13,13 @@ export interface TaskOwner {
   readonly name: string
   /** Called at every kernel call: due device events run, pending interrupts are delivered. */
   kernelCall(t: Task): void
+  /** Task ids are numbered per system, so no state leaks between systems. */
+  nextTaskId(): number
 }
 
 export type TaskContext = 'process' | 'hardirq' | 'softirq'
 
 export class Task<S extends TaskOwner = TaskOwner> {
-  static #nextId = 1
   readonly id: number
   readonly sys: S
   readonly name: string
@@ -41,7 +42,7 @@ export class Task<S extends TaskOwner = TaskOwner> {
   device: import('../base/device.js').Device | null = null
 
   constructor(sys: S, name: string, context: TaskContext = 'process') {
-    this.id = Task.#nextId++
+    this.id = sys.nextTaskId()
     this.sys = sys
     this.name = name
     this.context = context

@@ -10,6 +10,9 @@
 
 import { badArg } from '../mm/memory.js'
 import { current, type Task } from './current.js'
+import { mightSleep } from './might-sleep.js'
+
+export { mightSleep }
 import type { System } from '../system.js'
 import { HZ } from '../types.js'
 
@@ -17,17 +20,6 @@ const NS_PER_JIFFY = 1e9 / HZ
 
 function sysOf(t: Task): System {
   return t.sys as System
-}
-
-/** The sleeping-call gate: reports a sleep in atomic context; returns false when it must not sleep. */
-export function mightSleep(t: Task, fn: string): boolean {
-  if (!t.atomic) return true
-  const why = t.context === 'hardirq' ? 'in a hard-IRQ handler' : t.context === 'softirq' ? 'in softirq context (a timer or NAPI)' : t.irqsDisabled > 0 ? 'with interrupts disabled' : 'with a spinlock held'
-  sysOf(t).report({
-    kind: 'invalid-context',
-    message: `BUG: sleeping function called from invalid context: ${fn}() ${why} (in_atomic(): 1, irqs_disabled(): ${t.irqsDisabled > 0 || t.context === 'hardirq' ? 1 : 0})`,
-  })
-  return false
 }
 
 /** Blocks t until the clock reaches `at` (or it is woken earlier); resolves true if it timed out. */
@@ -123,7 +115,8 @@ export function mod_timer(timer: TimerList, expires: number): number {
   timer.expires = expires
   const ev = sys.machine.clock.schedule(Math.max(sys.machine.clock.now, expires * NS_PER_JIFFY), () => {
     timer._event = null
-    sys.runAtomic('timer', 'softirq', () => timer.function(timer))
+    // The expiry raises the timer softirq; the callback runs when the CPU may take softirqs.
+    sys.raiseSoftirq(() => sys.runAtomic('timer', 'softirq', () => timer.function(timer)))
   })
   timer._event = ev
   return was
@@ -171,8 +164,9 @@ export function wake_up(wq: WaitQueueHead): void {
 async function waitEvent(fn: string, wq: WaitQueueHead, cond: () => boolean, timeoutJiffies: number): Promise<number> {
   const t = current(fn)
   const sys = sysOf(t)
+  const canSleep = mightSleep(t, fn)
   if (cond()) return Math.max(1, timeoutJiffies)
-  if (!mightSleep(t, fn)) return 0
+  if (!canSleep) return 0
   const deadline = timeoutJiffies === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : sys.machine.clock.now + timeoutJiffies * NS_PER_JIFFY
   wq.waiters.add(t)
   try {
@@ -326,8 +320,8 @@ export function schedule_work(work: WorkStruct): boolean {
 /** Waits until the work has run (if it was queued); returns true if it waited. */
 export async function flush_work(work: WorkStruct): Promise<boolean> {
   const t = current('flush_work')
-  if (!work.pending && !work.running) return false
   if (!mightSleep(t, 'flush_work')) return false
+  if (!work.pending && !work.running) return false
   await waitEvent('flush_work', work.idle, () => !work.pending && !work.running, Number.POSITIVE_INFINITY)
   return true
 }

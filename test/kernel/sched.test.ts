@@ -5,6 +5,8 @@ import {
   complete,
   DmalabError,
   flush_work,
+  GFP_ATOMIC,
+  kmalloc,
   HZ,
   init_completion,
   init_waitqueue_head,
@@ -22,7 +24,9 @@ import {
   schedule_work,
   spin_lock,
   spin_lock_init,
+  spin_lock_irqsave,
   spin_unlock,
+  spin_unlock_irqrestore,
   timer_setup,
   udelay,
   wait_event,
@@ -240,5 +244,85 @@ describe('contexts', () => {
       return times
     }
     expect(await trace(4)).toEqual(await trace(4))
+  })
+})
+
+describe('softirq context', () => {
+  it('udelay inside a timer callback does not hang when another timer falls due meanwhile', async () => {
+    const sys = boot(quiet)
+    const order = await sys.run(async () => {
+      const seen: string[] = []
+      const a = timer_setup(null, () => {
+        udelay(10)
+        seen.push('a')
+      })
+      const b = timer_setup(null, () => seen.push('b'))
+      mod_timer(a, jiffies() + 1)
+      mod_timer(b, jiffies() + 1)
+      await msleep(10)
+      return seen
+    })
+    expect(order).toEqual(['a', 'b'])
+  })
+
+  it('a timer never runs inside an IRQ-off section: it waits for spin_unlock_irqrestore', async () => {
+    const sys = boot(quiet)
+    const log = await sys.run(() => {
+      const seen: string[] = []
+      const lock = spin_lock_init()
+      const timer = timer_setup(null, () => seen.push('timer'))
+      mod_timer(timer, jiffies() + 1)
+      const flags = spin_lock_irqsave(lock)
+      udelay(10_000) // the timer expires in here
+      seen.push('unlock')
+      spin_unlock_irqrestore(lock, flags)
+      udelay(1)
+      return seen
+    })
+    expect(log).toEqual(['unlock', 'timer'])
+  })
+})
+
+describe('might_sleep', () => {
+  it('a sleeping call in atomic context is reported even when it would not block', async () => {
+    const sys = boot(quiet)
+    await sys.run(async () => {
+      const m = mutex_init()
+      const done = init_completion()
+      complete(done)
+      const lock = spin_lock_init()
+      spin_lock(lock)
+      await mutex_lock(m) // free: would not block
+      await wait_for_completion(done) // already completed
+      spin_unlock(lock)
+      mutex_unlock(m)
+    })
+    expect(sys.reports.map((r) => r.kind)).toEqual(['invalid-context', 'invalid-context'])
+  })
+
+  it('GFP_KERNEL in atomic context is a sleeping call; GFP_ATOMIC is not', async () => {
+    const sys = boot(quiet)
+    await sys.run(() => {
+      const lock = spin_lock_init()
+      const flags = spin_lock_irqsave(lock)
+      kmalloc(64, GFP_ATOMIC)
+      kmalloc(64) // GFP_KERNEL
+      spin_unlock_irqrestore(lock, flags)
+    })
+    expect(sys.reports.map((r) => r.kind)).toEqual(['invalid-context'])
+    expect(sys.reports[0]!.message).toContain('GFP_ATOMIC')
+  })
+
+  it('task numbers are per system: what one system did does not show in another', async () => {
+    const a = boot(quiet)
+    for (let i = 0; i < 5; i++) await a.run(() => undefined)
+    const b = boot(quiet)
+    await b.run(async () => {
+      const lock = spin_lock_init()
+      spin_lock(lock)
+      await msleep(1)
+      spin_unlock(lock)
+    })
+    expect(b.reports[0]!.task).toBe('run/1')
   })
 })
