@@ -217,6 +217,10 @@ export class System {
     return this.irqCore?.pending() === true || this.#softirqs.length > 0
   }
 
+  contextSwitch(): void {
+    this.cpuWork(this.costs.contextSwitchNs)
+  }
+
   /** A task is about to sleep: its buffered stores drain (a context switch orders them). */
   taskBlocked(): void {
     this.machine.storeBuffer.drain()

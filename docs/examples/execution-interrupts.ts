@@ -50,11 +50,11 @@ export async function run(
   }
   await sys.run(() => pci_register_driver(drv))
   t0 = sys.clock
-  hw.fire(0, 1500) // the device will raise its interrupt 1.5 µs from now
+  hw.fire(0, 8000) // the device will raise its interrupt 8 µs from now
   await sys.run(() => {
     const flags = irqsOff ? local_irq_save() : 0
     for (let step = 1; step <= 3; step++) {
-      udelay(1) // 1 µs of CPU work
+      udelay(5) // 5 µs of CPU work
       lines.push(`step ${step} done at ${ktime_get_ns() - t0} ns`)
     }
     if (irqsOff) local_irq_restore(flags) // a pending interrupt is taken here

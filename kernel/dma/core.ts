@@ -86,12 +86,21 @@ export class DmaCore {
 
   /** arch_sync_dma_for_device: clean to the point of coherency, every direction. */
   archSyncForDevice(pa: number, size: number): void {
+    this.#chargeLines(pa, size)
     this.#sys.machine.cache.clean(pa, size)
+  }
+
+  /** Cache maintenance visits every line of the range: the CPU time of `dc cvac`/`dc ivac` loops. */
+  #chargeLines(pa: number, size: number): void {
+    const sys = this.#sys
+    const ls = sys.machine.cache.lineSize
+    sys.cpuWork((Math.floor((pa + size - 1) / ls) - Math.floor(pa / ls) + 1) * sys.costs.cacheLineOpNs)
   }
 
   /** arch_sync_dma_for_cpu: nothing for DMA_TO_DEVICE, else invalidate. */
   archSyncForCpu(pa: number, size: number, dir: number): void {
     if (dir === DMA_TO_DEVICE) return
+    this.#chargeLines(pa, size)
     const cache = this.#sys.machine.cache
     if (this.#invalidatePartialLines) cache.invalPoc(pa, size)
     else cache.invalidate(pa, size)
@@ -100,6 +109,7 @@ export class DmaCore {
   /** The kernel's own memcpy through the cache (swiotlb_bounce): never checked, carries the shadow. */
   kernelCopy(dst: number, src: number, len: number): void {
     if (len <= 0) return
+    this.#sys.cpuWork(len / this.#sys.costs.copyBytesPerNs)
     const cache = this.#sys.machine.cache
     const tmp = new Uint8Array(len)
     cache.read(src, tmp, 0, len)

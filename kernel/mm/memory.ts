@@ -322,13 +322,22 @@ function offsetOf(t: Task, fn: string, off: unknown): number {
 function load(fn: string, p: CpuAddr, off: unknown, n: number): void {
   const t = current(fn)
   const pa = cpuAccess(t, fn, p + offsetOf(t, fn, off), n, false)
-  sysOf(t).machine.cache.read(pa, scratch, 0, n)
+  const sys = sysOf(t)
+  sys.cpuWork(sys.costs.memAccessNs)
+  sys.machine.cache.read(pa, scratch, 0, n)
 }
 
 function store(fn: string, p: CpuAddr, off: unknown, n: number): void {
   const t = current(fn)
   const pa = cpuAccess(t, fn, p + offsetOf(t, fn, off), n, true)
-  sysOf(t).machine.cache.write(pa, scratch, 0, n)
+  const sys = sysOf(t)
+  sys.cpuWork(sys.costs.memAccessNs)
+  sys.machine.cache.write(pa, scratch, 0, n)
+}
+
+/** The CPU time of a bulk copy or fill of n bytes. */
+function copyCost(sys: Sys, n: number): void {
+  sys.cpuWork(sys.costs.memAccessNs + n / sys.costs.copyBytesPerNs)
 }
 
 function checkValue(fn: string, v: unknown, bits: number): number {
@@ -393,6 +402,7 @@ export function mem_read_bytes(p: CpuAddr, n: number): Uint8Array {
   const out = new Uint8Array(n)
   if (n === 0) return out
   const pa = cpuAccess(t, 'mem_read_bytes', p, n, false)
+  copyCost(sysOf(t), n)
   sysOf(t).machine.cache.read(pa, out, 0, n)
   return out
 }
@@ -403,6 +413,7 @@ export function mem_write_bytes(p: CpuAddr, bytes: Uint8Array): void {
   if (!(bytes instanceof Uint8Array)) badArg(t, 'mem_write_bytes', 'bytes', 'must be a Uint8Array')
   if (bytes.length === 0) return
   const pa = cpuAccess(t, 'mem_write_bytes', p, bytes.length, true)
+  copyCost(sysOf(t), bytes.length)
   sysOf(t).machine.cache.write(pa, bytes, 0, bytes.length)
 }
 
@@ -413,6 +424,7 @@ export function memset(p: CpuAddr, c: number, n: number): void {
   if (typeof c !== 'number') badArg(t, 'memset', 'c', 'must be a number')
   if (n === 0) return
   const pa = cpuAccess(t, 'memset', p, n, true)
+  copyCost(sysOf(t), n)
   sysOf(t).machine.cache.fill(pa, c & 0xff, n)
 }
 
@@ -424,6 +436,7 @@ export function memcpy(dst: CpuAddr, src: CpuAddr, n: number): void {
   const s = cpuAccess(t, 'memcpy', src, n, false, 'src')
   const d = cpuAccess(t, 'memcpy', dst, n, true, 'dst')
   const sys = sysOf(t)
+  copyCost(sys, n)
   const tmp = new Uint8Array(n)
   sys.machine.cache.read(s, tmp, 0, n)
   sys.machine.cache.write(d, tmp, 0, n)

@@ -1,5 +1,7 @@
 /**
- * The cost model: how much virtual time CPU work takes. Every kernel call, CPU access, copied
+ * The cost model: how much virtual time CPU work takes (all of it charged: kernel/system.ts
+ * cpuWork, from the accessors, kernel/io.ts, kernel/dma/core.ts, kernel/irq/manage.ts and the
+ * scheduler). Every kernel call, CPU access, copied
  * byte, cache line maintained, MMIO access, interrupt entry and exit and context switch advances
  * the clock, so CPU busy time (against idle time) and DMA-versus-PIO trade-offs can be measured.
  * Defaults are round figures for a ~2 GHz arm64 core on a PCIe device; `boot({ costs })` overrides.

@@ -20,6 +20,8 @@ export interface SchedOwner extends TaskOwner {
   irqPending(): boolean
   /** A task is about to block. */
   taskBlocked(): void
+  /** The CPU switches to another task. */
+  contextSwitch(): void
 }
 
 export class Scheduler {
@@ -33,6 +35,8 @@ export class Scheduler {
   readonly #awaited = new Set<Task>()
   /** The one drive loop of this CPU, while one runs. */
   #driving: Promise<boolean> | null = null
+  /** The task that ran last (a switch to another one costs a context switch). */
+  #last: Task | null = null
 
   constructor(owner: SchedOwner) {
     this.#owner = owner
@@ -97,6 +101,10 @@ export class Scheduler {
     const release = await acquireCpu()
     const prev = switchTo(t)
     try {
+      if (this.#last !== t) {
+        if (this.#last !== null) this.#owner.contextSwitch()
+        this.#last = t
+      }
       t.state = 'running'
       const ended = new Promise<void>((res) => (t.yielded = res))
       if (t.start !== null) {
