@@ -271,7 +271,10 @@ describe('known-bad variants are caught with the right report kind', () => {
       const src = sgTable([4096, 4096, 4096, 4096], (n, i) => pattern(n, i))
       const dst = sgTable([4096, 4096, 4096, 4096], (n) => new Uint8Array(n))
       expect(await ce_copy_sg(pdev, dst.table.sgl!, 4, src.table.sgl!, 4)).toBe(0)
-      return dst.bufs.every((b, i) => mem_read_bytes(b, 4096).every((v, j) => v === pattern(4096, i)[j]))
+      return dst.bufs.every((b, i) => {
+        const want = pattern(4096, i) // computed once per buffer, not once per byte
+        return mem_read_bytes(b, 4096).every((v, j) => v === want[j])
+      })
     })
     expect(ok).toBe(true)
     expect(sys.reports).toEqual([])
