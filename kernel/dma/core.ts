@@ -216,13 +216,8 @@ export class DmaCore {
    * The bookkeeping (IOVA, slot, indexes) is released from what the mapping really holds.
    */
   unmap(m: DmaMapping, dir: number, attrs: number, size = m.size): void {
-    if ((attrs & DMA_ATTR_SKIP_CPU_SYNC) === 0) {
-      if (!m.dev.dma_coherent) this.archSyncForCpu(m.devPa, size, dir)
-      if (m.slot !== null && (dir === DMA_FROM_DEVICE || dir === DMA_BIDIRECTIONAL)) {
-        this.kernelCopy(m.cpuPa, m.devPa, Math.min(size, m.size))
-      }
-      m.own?.set(0, m.size, OWN_CPU)
-    } else if (this.#sys.checks.ownership) this.sanitizer.addGhost(m)
+    if ((attrs & DMA_ATTR_SKIP_CPU_SYNC) === 0) this.#forCpu(m, 0, size, dir)
+    else if (this.#sys.checks.ownership) this.sanitizer.addGhost(m)
     this.release(m)
   }
 
@@ -240,10 +235,19 @@ export class DmaCore {
 
   /** Sync for the CPU over [off, off+len) of m: invalidate, then copy back from the bounce slot. */
   syncForCpu(m: DmaMapping, off: number, len: number, dir: number): void {
+    this.#forCpu(m, off, len, dir)
+  }
+
+  /**
+   * The for-CPU half of sync_for_cpu and unmap: a read barrier (arm64's dsb), the invalidate over
+   * the length the driver passed (a wrong length has real effects, as in Linux), the bounce copy
+   * within the mapping, and ownership back to the CPU.
+   */
+  #forCpu(m: DmaMapping, off: number, len: number, dir: number): void {
     this.#sys.ordering.readBarrier()
     if (!m.dev.dma_coherent) this.archSyncForCpu(m.devPa + off, len, dir)
     if (m.slot !== null && (dir === DMA_FROM_DEVICE || dir === DMA_BIDIRECTIONAL)) {
-      this.kernelCopy(m.cpuPa + off, m.devPa + off, len)
+      this.kernelCopy(m.cpuPa + off, m.devPa + off, Math.min(len, m.size - off))
     }
     m.own?.set(off, off + len, OWN_CPU)
   }
