@@ -22,7 +22,8 @@ import { SlabAllocator } from './mm/slab.js'
 import { currentOrNull, switchTo, Task, type TaskContext } from './sched/current.js'
 import { Scheduler } from './sched/scheduler.js'
 import { IrqCore } from './irq/manage.js'
-import { bindDevice, PciDev, unbindDevice, type PciDriver } from './pci/pci.js'
+import { bindDevice, matches, PciDev, unbindDevice, type PciDriver } from './pci/pci.js'
+import { ENODEV } from './errno.js'
 import type { Costs } from './sched/costs.js'
 import { TestMaster, type TestMasterOptions } from './test-master.js'
 
@@ -150,10 +151,10 @@ export class System {
       const t = currentOrNull()!
       if (pdev.driver !== null) return 0
       for (const drv of this.pciDrivers) {
-        const id = drv.id_table.find((i) => (i.vendor === pdev.vendor || i.vendor === 0xffff_ffff) && (i.device === pdev.device || i.device === 0xffff_ffff))
+        const id = drv.id_table.find((i) => matches(i, pdev))
         if (id !== undefined) return bindDevice(t, pdev, drv, id)
       }
-      return -19
+      return -ENODEV
     }, 'bind')
   }
 

@@ -118,7 +118,8 @@ function checkPdev(t: Task, fn: string, pdev: unknown): PciDev {
   return pdev
 }
 
-function matches(id: PciDeviceId, pdev: PciDev): boolean {
+/** Whether an id_table entry matches a device (vendor, device, class under class_mask). */
+export function matches(id: PciDeviceId, pdev: PciDev): boolean {
   const any = (x: number | undefined) => x === undefined || x === PCI_ANY_ID
   return (
     (any(id.vendor) || id.vendor === pdev.vendor) &&

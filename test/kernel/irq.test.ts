@@ -5,6 +5,8 @@ import {
   disable_irq,
   EBUSY,
   EINVAL,
+  ENODEV,
+  pcim_enable_device,
   GFP_DMA32,
   GFP_KERNEL,
   enable_irq,
@@ -435,5 +437,50 @@ describe('the PCI driver model', () => {
       await pci_register_driver(drv)
     })
     expect(probed).toEqual(['irqdev0', 'irqdev1'])
+  })
+})
+
+describe('binding by hand and managed vectors', () => {
+  it('sys.unbind then sys.bind probes again through the driver core matcher; -ENODEV without a driver', async () => {
+    const { sys } = setup(1)
+    const pdev = sys.pciDevice('irqdev0')!
+    expect(await sys.bind(pdev)).toBe(-ENODEV)
+    let probes = 0
+    const drv: PciDriver = {
+      name: 'rebind',
+      id_table: [{ vendor: 0x1de5, device: 0xface, class: 0xff0000, class_mask: 0xff0000 }],
+      probe: () => {
+        probes++
+        return Promise.resolve(0)
+      },
+    }
+    await sys.run(() => pci_register_driver(drv))
+    await sys.unbind(pdev)
+    expect(pdev.driver).toBeNull()
+    expect(await sys.bind(pdev)).toBe(0)
+    expect(probes).toBe(2)
+    expect(pdev.driver).toBe(drv)
+  })
+
+  it('with pcim_enable_device the IRQ vectors are freed at unbind; without it their leak is reported', async () => {
+    for (const managed of [true, false]) {
+      const { sys } = setup(1, {}, 2)
+      const drv: PciDriver = {
+        name: 'vectors',
+        id_table: [{ vendor: 0x1de5, device: 0xface }],
+        probe: (pdev) => {
+          if (managed) pcim_enable_device(pdev)
+          else pci_enable_device(pdev)
+          pci_set_master(pdev)
+          return Promise.resolve(pci_alloc_irq_vectors(pdev, 1, 2, PCI_IRQ_MSIX) === 2 ? 0 : -EINVAL)
+        },
+      }
+      await sys.run(() => pci_register_driver(drv))
+      const pdev = sys.pciDevice('irqdev0')!
+      expect(pdev.vectors).toHaveLength(2)
+      await sys.unbind(pdev)
+      expect(sys.reports.map((r) => r.kind)).toEqual(managed ? [] : ['leak'])
+      if (managed) expect(pdev.vectors).toEqual([])
+    }
   })
 })
