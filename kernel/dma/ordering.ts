@@ -49,10 +49,6 @@ export class Ordering {
     this.#weak = sys.platform.weaklyOrdered
   }
 
-  get enabled(): boolean {
-    return this.#sys.checks.ownership
-  }
-
   /** A CPU store to coherent memory. */
   cpuStore(pa: number, len: number): void {
     const s = { seq: ++this.#seq, epoch: this.#epoch }

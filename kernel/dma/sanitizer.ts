@@ -442,7 +442,6 @@ export class Sanitizer implements DmaObserver {
   }
 
   blocked(port: DmaPort, reason: BlockedReason, bus: number, len: number, write: boolean): void {
-    const dev = port.opaque as Device | undefined
     const sys = this.#sys
     const dir = write ? 'write' : 'read'
     if (reason === 'bus-master-disabled') {
@@ -462,7 +461,7 @@ export class Sanitizer implements DmaObserver {
             : `IOMMU fault: [DMA ${dir}] ${port.name} fault addr ${hex(bus)}: PTE ${write ? 'Write' : 'Read'} access is not set (the mapping's direction forbids a device ${dir})`,
         details: { iova: bus, len, write, reason: reason === 'iommu-unmapped' ? 'unmapped' : 'permission' },
       })
-    } else if (dev !== undefined || sys.checks.ownership) {
+    } else if (sys.checks.ownership) {
       sys.report({
         kind: 'device-access-cpu-owned',
         device: port.name,
