@@ -2,7 +2,7 @@
  * The driver-facing kernel API (DESIGN.md §5) and the harness (§6). Drivers import only this file.
  */
 
-export { boot, System } from './system.js'
+export { boot, coupleSystems, System } from './system.js'
 export type { BootOptions, Checks, LogLevel } from './boot.js'
 export { TestMaster, type TestMasterOptions } from './test-master.js'
 export { Device } from './base/device.js'

@@ -21,6 +21,7 @@ import { PageAllocator } from './mm/page_alloc.js'
 import { SlabAllocator } from './mm/slab.js'
 import { currentOrNull, switchTo, Task, type TaskContext } from './sched/current.js'
 import { Scheduler } from './sched/scheduler.js'
+import { SchedGroup } from './sched/group.js'
 import { IrqCore } from './irq/manage.js'
 import { bindDevice, matches, PciDev, unbindDevice, type PciDriver } from './pci/pci.js'
 import { ENODEV } from './errno.js'
@@ -457,4 +458,27 @@ export class System {
 /** Boots a system. Options are validated; an unknown option or bad value throws BootOptionError. */
 export function boot(options?: import('./boot.js').BootOptions): System {
   return new System(options)
+}
+
+/**
+ * Couples systems so that they run together on virtual time: two machines joined by a wire.
+ * From then on, driving any of them (`sys.run`, `runFor`, `runUntil`, `runUntilIdle`) drives all,
+ * always stepping the one whose next activity comes first (kernel/sched/group.ts), so a frame sent
+ * by one arrives at the other at the right virtual time. Systems already coupled to others join
+ * one group. Coupling is permanent, and refused while any of them is running.
+ */
+export function coupleSystems(...systems: System[]): void {
+  systems.forEach((s, i) => {
+    if (!(s instanceof System)) throw new InvalidArgumentError('coupleSystems', `systems[${i}]`, 'must be a System from boot()')
+  })
+  if (new Set(systems).size < 2) throw new InvalidArgumentError('coupleSystems', 'systems', 'needs at least two different systems')
+  for (const s of systems) {
+    if (s.sched.driving || (s.sched.group !== null && s.sched.group.driving)) throw new DmalabError('coupleSystems: a system is running; couple systems before running them')
+  }
+  const group = systems.map((s) => s.sched.group).find((g) => g !== null) ?? new SchedGroup()
+  for (const s of systems) {
+    const g = s.sched.group
+    if (g !== null && g !== group) for (const m of g.members) group.add(m)
+    group.add(s.sched)
+  }
 }

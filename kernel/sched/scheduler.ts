@@ -11,6 +11,7 @@
 
 import type { VirtualClock } from '../../devices/index.js'
 import { acquireCpu, switchTo, Task, type TaskOwner } from './current.js'
+import type { SchedGroup } from './group.js'
 
 export interface SchedOwner extends TaskOwner {
   readonly clockRef: VirtualClock
@@ -37,6 +38,8 @@ export class Scheduler {
   #driving: Promise<boolean> | null = null
   /** The task that ran last (a switch to another one costs a context switch). */
   #last: Task | null = null
+  /** The group of coupled systems this CPU is driven with (kernel/sched/group.ts), if any. */
+  group: SchedGroup | null = null
 
   constructor(owner: SchedOwner) {
     this.#owner = owner
@@ -128,6 +131,7 @@ export class Scheduler {
    * Returns false when the task is blocked and nothing is left that could wake it.
    */
   async runTask(task: Task): Promise<boolean> {
+    if (this.group !== null) return this.group.runTask(this, task)
     this.#awaited.add(task)
     try {
       while (task.state !== 'done') {
@@ -151,6 +155,7 @@ export class Scheduler {
 
   /** Runs fn's drive exclusively: after any drive loop in progress has ended. */
   async exclusive(fn: () => Promise<boolean>): Promise<boolean> {
+    if (this.group !== null) return this.group.exclusive(fn)
     while (this.#driving !== null) await this.#driving
     this.#driving = fn().finally(() => (this.#driving = null))
     return this.#driving
@@ -161,6 +166,7 @@ export class Scheduler {
    * `deadline`. Returns true when stop() held.
    */
   async drive(stop: () => boolean, deadline = Number.POSITIVE_INFINITY): Promise<boolean> {
+    if (this.group !== null) return this.group.drive(stop, deadline)
     const clock = this.#owner.clockRef
     for (;;) {
       if (stop()) return true
@@ -191,5 +197,61 @@ export class Scheduler {
         release()
       }
     }
+  }
+
+  /** Whether a drive loop of this CPU is running (coupling then is refused). */
+  get driving(): boolean {
+    return this.#driving !== null
+  }
+
+  /**
+   * For a group's drive loop: the virtual time of this CPU's next activity — now when a task is
+   * runnable, an interrupt or softirq is pending or an event is due; else its next event; +∞ when
+   * nothing is left.
+   */
+  nextActivity(): number {
+    const clock = this.#owner.clockRef
+    if (this.#runQueue.length > 0 || this.#owner.irqPending()) return clock.now
+    return Math.max(clock.nextAt, clock.now)
+  }
+
+  /**
+   * For a group's drive loop: one step of this CPU — a runnable task runs until it blocks, or else
+   * the idle loop runs due work and sleeps to its next event, but not past `limit` (the next
+   * activity of the group's other CPUs).
+   */
+  async stepOnce(limit: number): Promise<void> {
+    const t = this.#runQueue.shift()
+    if (t !== undefined) {
+      await this.#step(t)
+      return
+    }
+    const clock = this.#owner.clockRef
+    const release = await acquireCpu()
+    try {
+      this.#owner.idleWork()
+      if (this.#runQueue.length > 0) return
+      const to = Math.min(clock.nextAt, limit)
+      if (to > clock.now && to !== Number.POSITIVE_INFINITY) {
+        this.idleNs += to - clock.now
+        clock.now = to
+      }
+    } finally {
+      release()
+    }
+  }
+
+  /** Idles this CPU until `at` (a group's deadline), if its clock is behind. */
+  idleUntil(at: number): void {
+    const clock = this.#owner.clockRef
+    if (at > clock.now && at !== Number.POSITIVE_INFINITY) {
+      this.idleNs += at - clock.now
+      clock.now = at
+    }
+  }
+
+  /** Whether this CPU has a runnable task. */
+  get hasRunnable(): boolean {
+    return this.#runQueue.length > 0
   }
 }
