@@ -18,30 +18,52 @@ import { IOREMAP_BASE, pciFunction } from './pci/pci.js'
 import { current, type Task } from './sched/current.js'
 import type { System } from './system.js'
 import type { IoAddr } from './types.js'
+import type { PciFunction } from '../devices/index.js'
+import type { Device } from './base/device.js'
 
 function sysOf(t: Task): System {
   return t.sys as System
 }
 
-/** Decodes an IoAddr to the function, BAR and offset it maps. */
-function decode(t: Task, fn: string, addr: unknown, size: number) {
+/** A decoded ioremapped region: the BAR it maps and the function behind it. */
+interface IoRegion {
+  readonly fn: PciFunction
+  readonly dev: Device
+  readonly bar: number
+  /** Bus address of the BAR's start, and the mapped length. */
+  readonly base: number
+  readonly len: number
+  readonly map: object
+}
+
+/**
+ * Decodes an IoAddr to the region it lies in (the offset is `addr - IOREMAP_BASE - base`). The
+ * last region is cached per system and revalidated on each use: the mapping must still be in
+ * sys.iomaps and the BAR still at the same bus address.
+ */
+function decode(t: Task, fn: string, addr: unknown, size: number): IoRegion {
   if (typeof addr !== 'number' || !Number.isInteger(addr)) badArg(t, fn, 'addr', `must be an IoAddr from pci_iomap, got ${typeof addr}`)
   const sys = sysOf(t)
   const bus = addr - IOREMAP_BASE
+  const c = sys.ioRegionCache as IoRegion | null
+  if (c !== null && bus >= c.base && bus + size <= c.base + c.len && sys.iomaps.get(c.base) === c.map && c.fn.bars[c.bar]!.base === c.base) return c
   const hit = sys.machine.pci.barAt(bus)
-  const map = hit === undefined ? undefined : sys.iomaps.get(bus - hit.off)
+  const base = hit === undefined ? 0 : bus - hit.off
+  const map = hit === undefined ? undefined : sys.iomaps.get(base)
   if (hit === undefined || map === undefined || hit.off + size > map.len) {
     return sys.oops(t, `Unable to handle kernel paging request at virtual address ${hex(addr)} in ${fn}(): not an ioremapped (pci_iomap) address`)
   }
-  return { fn: pciFunction(map.pdev), dev: map.pdev.dev, bar: hit.bar, off: hit.off }
+  const r: IoRegion = { fn: pciFunction(map.pdev), dev: map.pdev.dev, bar: hit.bar, base, len: map.len, map }
+  sys.ioRegionCache = r
+  return r
 }
 
 function read(fnName: string, addr: IoAddr, size: 1 | 2 | 4 | 8, relaxed = false): number | bigint {
   const t = current(fnName)
-  const { fn, bar, off } = decode(t, fnName, addr, size)
+  const r = decode(t, fnName, addr, size)
   const sys = sysOf(t)
   sys.cpuWork(sys.costs.mmioReadNs)
-  const v = fn.mmioRead(bar, off, size)
+  const v = r.fn.mmioRead(r.bar, addr - IOREMAP_BASE - r.base, size)
   // readX() completes before any later load from memory begins.
   if (!relaxed) sys.ordering.readBarrier()
   // The device may have scheduled work or raised an interrupt: let it happen now.
@@ -52,13 +74,13 @@ function read(fnName: string, addr: IoAddr, size: 1 | 2 | 4 | 8, relaxed = false
 function write(fnName: string, value: number | bigint, addr: IoAddr, size: 1 | 2 | 4 | 8, relaxed = false): void {
   const t = current(fnName)
   if (typeof value !== 'number' && typeof value !== 'bigint') badArg(t, fnName, 'value', `must be a number, got ${typeof value}`)
-  const { fn, dev, bar, off } = decode(t, fnName, addr, size)
+  const r = decode(t, fnName, addr, size)
   const sys = sysOf(t)
   // writeX() waits for every earlier store to memory; writeX_relaxed() does not.
   if (!relaxed) sys.machine.storeBuffer.drain()
-  sys.ordering.mmioWrite(dev, relaxed)
+  sys.ordering.mmioWrite(r.dev, relaxed)
   sys.cpuWork(sys.costs.mmioWriteNs)
-  fn.mmioWrite(bar, off, size, size === 8 ? BigInt(value) : Number(value) >>> 0)
+  r.fn.mmioWrite(r.bar, addr - IOREMAP_BASE - r.base, size, size === 8 ? BigInt(value) : Number(value) >>> 0)
   sys.kernelCall(t)
 }
 

@@ -84,6 +84,8 @@ export class System {
   readonly pciDevices: PciDev[] = []
   /** pci_iomap'ed BARs by bus address. */
   readonly iomaps = new Map<number, { pdev: PciDev; bar: number; len: number }>()
+  /** The ioremapped region the last MMIO access decoded to (kernel/io.ts revalidates it). */
+  ioRegionCache: object | null = null
   /** Depth of device-event execution (reports made there carry no driver access stack). */
   deviceDepth = 0
   #inIrq = false

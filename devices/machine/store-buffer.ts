@@ -77,6 +77,7 @@ export class StoreBuffer {
 
   /** Drains every buffered store in program order (a barrier). */
   drain(): void {
+    if (this.#entries.length === 0) return
     for (const s of this.#entries) this.#ram.write(s.pa, s.bytes, 0, s.bytes.length)
     this.#entries.length = 0
   }

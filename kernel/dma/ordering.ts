@@ -70,7 +70,15 @@ export class Ordering {
     const ordered = !relaxed || !this.#weak
     if (ordered) this.#epoch++
     const site = relaxed && this.#sys.checks.stacks ? captureStack() : null
-    this.#observed.set(dev, { seq: ++this.#seq, epoch: this.#epoch, site, relaxed: !ordered })
+    const o = this.#observed.get(dev)
+    if (o === undefined) this.#observed.set(dev, { seq: ++this.#seq, epoch: this.#epoch, site, relaxed: !ordered })
+    else {
+      // Each device's stamp is its own object (deviceRead copies): update it in place.
+      o.seq = ++this.#seq
+      o.epoch = this.#epoch
+      o.site = site
+      o.relaxed = !ordered
+    }
   }
 
   /** A device read of coherent memory [pa, pa+len). */

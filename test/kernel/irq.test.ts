@@ -25,6 +25,7 @@ import {
   pci_enable_device,
   pci_free_irq_vectors,
   pci_iomap,
+  pci_iounmap,
   pci_irq_vector,
   PCI_IRQ_INTX,
   PCI_IRQ_MSIX,
@@ -482,5 +483,42 @@ describe('binding by hand and managed vectors', () => {
       expect(sys.reports.map((r) => r.kind)).toEqual(managed ? [] : ['leak'])
       if (managed) expect(pdev.vectors).toEqual([])
     }
+  })
+})
+
+describe('MMIO address decoding', () => {
+  it('an access through an unmapped or beyond-maxlen IoAddr oopses, also right after a good one', async () => {
+    const { sys, hw } = setup(2)
+    let regs0 = 0 as IoAddr
+    let regs1 = 0 as IoAddr
+    let short = 0 as IoAddr
+    const drv: PciDriver = {
+      name: 'decode',
+      id_table: [{ vendor: 0x1de5, device: 0xface }],
+      probe: (pdev) => {
+        pci_enable_device(pdev)
+        if (pdev === sys.pciDevice('irqdev0')) regs0 = pci_iomap(pdev, 0)!
+        else {
+          regs1 = pci_iomap(pdev, 0)!
+          short = pci_iomap(pdev, 0, 8)!
+        }
+        return Promise.resolve(0)
+      },
+    }
+    await sys.run(() => pci_register_driver(drv))
+    hw[0]!.fire(0, 0)
+    hw[1]!.fire(1, 0)
+    // Alternating between two devices' BARs decodes each to its own device.
+    const causes = await sys.run(() => [readl(regs0), readl(regs1), readl(regs0)])
+    expect(causes).toEqual([1, 2, 1])
+    // maxlen 8 maps two registers: the third is beyond the mapping.
+    await expect(sys.run(() => readl(short + 4 as IoAddr))).resolves.toBe(0)
+    await expect(sys.run(() => readl(short + 8 as IoAddr))).rejects.toThrow(/not an ioremapped/)
+    // After pci_iounmap, right after a good access to the same BAR.
+    await expect(sys.run(() => {
+      readl(regs0)
+      pci_iounmap(sys.pciDevice('irqdev0')!, regs0)
+      return readl(regs0)
+    })).rejects.toThrow(/Unable to handle kernel paging request at virtual address .* in readl\(\)/)
   })
 })
