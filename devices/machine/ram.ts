@@ -27,6 +27,9 @@ export class BusDecodeError extends Error {
 export const SECTION_SHIFT = 22
 export const SECTION_SIZE = 1 << SECTION_SHIFT
 
+/** Copies up to this many bytes byte by byte: cheaper than a typed-array view for descriptors. */
+const SMALL_COPY = 32
+
 export class Ram {
   readonly banks: readonly RamBank[]
   readonly #sections = new Map<number, Uint8Array>()
@@ -74,6 +77,7 @@ export class Ram {
       const n = Math.min(len, SECTION_SIZE - off)
       const s = this.#sections.get(idx)
       if (s === undefined) dst.fill(0, dstOff, dstOff + n)
+      else if (n <= SMALL_COPY) for (let i = 0; i < n; i++) dst[dstOff + i] = s[off + i]!
       else if (n === SECTION_SIZE) dst.set(s, dstOff)
       else dst.set(s.subarray(off, off + n), dstOff)
       pa += n
@@ -89,7 +93,8 @@ export class Ram {
       const off = pa - idx * SECTION_SIZE
       const n = Math.min(len, SECTION_SIZE - off)
       const s = this.#section(idx)
-      s.set(srcOff === 0 && n === src.length ? src : src.subarray(srcOff, srcOff + n), off)
+      if (n <= SMALL_COPY) for (let i = 0; i < n; i++) s[off + i] = src[srcOff + i]!
+      else s.set(srcOff === 0 && n === src.length ? src : src.subarray(srcOff, srcOff + n), off)
       pa += n
       srcOff += n
       len -= n

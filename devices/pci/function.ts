@@ -236,19 +236,22 @@ export abstract class PciFunction {
     return m === null ? null : m.faults.take(this.name, kind, m.clock.now)
   }
 
-  /** Device read of bytes.length bytes at bus through the DmaPort (honours fail-dma). */
-  protected dmaRead(bus: number, bytes: Uint8Array): MemTxResult {
-    if (this.#failDma(bus, bytes.length, false)) {
-      bytes.fill(0)
+  /**
+   * Device read of len bytes at bus into bytes[off..] through the DmaPort (honours fail-dma);
+   * the whole array by default.
+   */
+  protected dmaRead(bus: number, bytes: Uint8Array, off = 0, len = bytes.length - off): MemTxResult {
+    if (this.#failDma(bus, len, false)) {
+      bytes.fill(0, off, off + len)
       return MEMTX_ERROR
     }
-    return this.dma.readInto(bus, bytes)
+    return this.dma.readInto(bus, bytes, off, len)
   }
 
-  /** Device write of bytes to bus through the DmaPort (honours fail-dma). */
-  protected dmaWrite(bus: number, bytes: Uint8Array): MemTxResult {
-    if (this.#failDma(bus, bytes.length, true)) return MEMTX_ERROR
-    return this.dma.write(bus, bytes)
+  /** Device write of bytes[off..off+len) to bus through the DmaPort (honours fail-dma). */
+  protected dmaWrite(bus: number, bytes: Uint8Array, off = 0, len = bytes.length - off): MemTxResult {
+    if (this.#failDma(bus, len, true)) return MEMTX_ERROR
+    return this.dma.write(bus, bytes, off, len)
   }
 
   /** Device copy of len bytes from srcBus to dstBus through the DmaPort (DmaPort.copy; fail-dma per side). */
