@@ -264,3 +264,7 @@ export {
   dma_sync_sgtable_for_cpu,
   dma_sync_sgtable_for_device,
 } from './dma/scatterlist.js'
+
+// The network subsystem (kernel/net/, docs/net.md): net_device, sk_buff, NAPI, the packet path,
+// a tiny ARP + ICMP echo responder, and the harness's networking user space (netUser).
+export * from './net/index.js'
