@@ -584,7 +584,7 @@ export function free_netdev(dev: NetDevice): void {
     sys.report({
       kind: 'leak',
       device: d.dev.parent?.name,
-      message: `${netdevPrefix(d)}: ${leaked.length} sk_buff(s) of this device were never freed when free_netdev() released it (kmemleak: unreferenced object, first one ${leaked[0]!.truesize} bytes): free every skb the driver holds (RX ring, TX ring) in ndo_stop or remove`,
+      message: `${d.dev.parent !== null ? `${d.dev.parent.name} ` : ''}${d.name}: ${leaked.length} sk_buff(s) of this device were never freed when free_netdev() released it (kmemleak: unreferenced object, first one ${leaked[0]!.truesize} bytes): free every skb the driver holds (RX ring, TX ring) in ndo_stop or remove`,
       object: leaked[0]!._obj,
       details: { skbs: leaked.length },
     })
