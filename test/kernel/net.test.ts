@@ -9,7 +9,8 @@ import {
   alloc_etherdev, boot, DmalabError, EEXIST, EINVAL, ETH_P_ARP, ETH_P_IP, free_netdev, InvalidArgumentError, KernelOops,
   msleep, NET_XMIT_CN, NET_XMIT_SUCCESS, netdev_info, netdev_priv, netUser, PACKET_BROADCAST, PACKET_HOST,
   PACKET_OTHERHOST, PACKET_OUTGOING, register_netdev, unregister_netdev, type BootOptions,
-  type NetDevice, type NetDeviceOps, ENETDOWN, NETDEV_TX_OK, dev_kfree_skb_any, ENODEV,
+  type NetDevice, type NetDeviceOps, ENETDOWN, NETDEV_TX_OK, dev_kfree_skb_any, ENODEV, netif_device_detach,
+  netif_device_attach, netif_device_present, dev_open,
 } from '../../kernel/index.js'
 import type { KernelLogger } from '../../kernel/boot.js'
 import { etherFrame, veth_create, vethDestroy, vethPair, type VethOptions, type VethPriv } from '../fixtures/veth.js'
@@ -224,6 +225,48 @@ describe('transmit', () => {
     expect(await net.send('eth0', f)).toBe(NET_XMIT_SUCCESS)
     expect((await net.stats('eth1')).rx_packets).toBe(1)
     expect(net.skbsInUse).toBe(0)
+  })
+})
+
+describe('device state, statistics and the RTNL', () => {
+  it('netif_device_detach stops the queue and netif_device_attach wakes it, sending what waited', async () => {
+    const { sys, net, a, b } = await upPair()
+    const rx = net.socket('eth1')
+    await sys.run(() => netif_device_detach(a))
+    expect(net.device('eth0').queueStopped).toBe(true)
+    await net.send('eth0', etherFrame(b.dev_addr, a.dev_addr, 0x88b5, 46))
+    expect((await net.stats('eth0')).qdisc.qlen).toBe(1)
+    expect(await sys.run(() => netif_device_present(a))).toBe(false)
+    await sys.run(() => netif_device_attach(a))
+    await sys.runUntilIdle()
+    expect(rx.pending).toBe(1)
+    expect(net.device('eth0').queueStopped).toBe(false)
+  })
+
+  it('net.stats uses the driver\'s ndo_get_stats and adds the stack\'s drops', async () => {
+    const { sys, net, a } = await upPair()
+    a.netdev_ops!.ndo_get_stats = () => ({ ...a.stats, rx_packets: 1234, rx_dropped: 7 })
+    a._core.rx_dropped = 2
+    const st = await net.stats('eth0')
+    expect(st.rx_packets).toBe(1234)
+    expect(st.rx_dropped).toBe(9)
+    expect(sys.reports).toEqual([])
+  })
+
+  it('ifup and ifdown of one interface are serialised by the RTNL; dev_open without it is logged', async () => {
+    const { log, lines } = capture()
+    const sys = boot({ log })
+    const { a, pa } = await (async () => {
+      const p = await vethPair(sys)
+      return { ...p, pa: p.a._priv }
+    })()
+    const net = netUser(sys)
+    await Promise.all([net.ifup('eth0'), net.ifdown('eth0'), net.ifup('eth0')])
+    // ndo_open sleeps (msleep(1)), yet the three run one after the other.
+    expect(pa.log.map((l) => l.what)).toEqual(['open', 'stop', 'open'])
+    expect(net.device('eth0').up).toBe(true)
+    await sys.run(() => dev_open(a))
+    expect(lines.filter((l) => l.includes('RTNL: assertion failed in dev_open()'))).toHaveLength(1)
   })
 })
 
