@@ -285,6 +285,12 @@ export function dev_consume_skb_irq(skb: SkBuff | null): void {
 }
 
 function queueFree(t: Task, ns: NetState, fn: string, skb: SkBuff): void {
+  if (skb._freeQueued) {
+    // Queued for freeing already: Linux's refcount goes below zero.
+    const sys = t.sys as System
+    if (sys.checks.kasan) sys.report({ kind: 'double-free', message: `BUG: double free in ${fn}(): the sk_buff (data ${hex(skb.data)}) is already queued for freeing (refcount_t: underflow; use-after-free)`, object: skb._obj })
+    return
+  }
   if (skb._freed) {
     releaseSkb(t, fn, skb) // a second free: reported there
     return

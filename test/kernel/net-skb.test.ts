@@ -14,7 +14,7 @@ import {
   netUser, page_address, pci_register_driver, ptr_add, register_netdev, SET_NETDEV_DEV, skb_add_rx_frag, skb_copy_bits,
   skb_frag_address, skb_frag_dma_map, skb_headlen, skb_headroom, skb_linearize, skb_pull, skb_push, skb_put, skb_put_data,
   skb_reserve, skb_shinfo, skb_tailroom, spin_lock, spin_lock_init, spin_unlock, unregister_netdev, kmalloc, kfree,
-  type BootOptions, type NetDevice, type PciDev, type PciDriver,
+  local_irq_restore, local_irq_save, type BootOptions, type NetDevice, type PciDev, type PciDriver,
 } from '../../kernel/index.js'
 import { IrqTestDevice } from '../fixtures/irq-device.js'
 import { etherFrame, vethDestroy, vethPair } from '../fixtures/veth.js'
@@ -164,8 +164,16 @@ describe('what the checks see', () => {
       const skb3 = alloc_skb(64, GFP_KERNEL)!
       consume_skb(skb3)
       skb_put(skb3, 4)
+      // Twice from IRQs-off code: NET_TX has not run in between.
+      const skb4 = alloc_skb(64, GFP_KERNEL)!
+      const flags = local_irq_save()
+      dev_kfree_skb_any(skb4)
+      dev_kfree_skb_any(skb4)
+      local_irq_restore(flags)
     })
-    expect(sys.reports.map((r) => r.kind)).toEqual(['double-free', 'double-free', 'use-after-free'])
+    expect(sys.reports.map((r) => r.kind)).toEqual(['double-free', 'double-free', 'use-after-free', 'double-free'])
+    expect(sys.reports[3]!.message).toMatch(/already queued for freeing/)
+    expect(netUser(sys).skbsInUse).toBe(0)
   })
 
   it('skbs a driver never frees are reported when free_netdev releases the device', async () => {
