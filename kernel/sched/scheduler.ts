@@ -216,9 +216,12 @@ export class Scheduler {
   }
 
   /**
-   * For a group's drive loop: one step of this CPU — a runnable task runs until it blocks, or else
-   * the idle loop runs due work and sleeps to its next event, but not past `limit` (the next
-   * activity of the group's other CPUs).
+   * For a group's drive loop: one step of this CPU — a runnable task runs until it blocks; or
+   * else, when events are due or an interrupt or softirq is pending, the idle loop handles them;
+   * or else the CPU sleeps towards its next event, but not past `limit` (the next activity of the
+   * group's other CPUs). Handling and sleeping are separate steps: what the handling set off
+   * (a frame to another member) changes the others' next activity, so the group looks again
+   * before any clock moves on.
    */
   async stepOnce(limit: number): Promise<void> {
     const t = this.#runQueue.shift()
@@ -229,8 +232,10 @@ export class Scheduler {
     const clock = this.#owner.clockRef
     const release = await acquireCpu()
     try {
-      this.#owner.idleWork()
-      if (this.#runQueue.length > 0) return
+      if (clock.nextAt <= clock.now || this.#owner.irqPending()) {
+        this.#owner.idleWork()
+        return
+      }
       const to = Math.min(clock.nextAt, limit)
       if (to > clock.now && to !== Number.POSITIVE_INFINITY) {
         this.idleNs += to - clock.now

@@ -41,12 +41,7 @@ describe('two systems on a wire', () => {
     expect([...a.reports, ...b.reports]).toEqual([])
   })
 
-  // Known bug in the coupled scheduler (kernel/sched/scheduler.ts stepOnce): an idle step of one
-  // system that handles an interrupt and sends a frame to the other then idles up to the `limit`
-  // computed before the step (the other's old next activity, here A's 1 s ARP timeout), so B's
-  // clock runs ahead and A's next frame lands on B's clock about 1 s late. This test states the
-  // right timing and is expected to fail until stepOnce stops idling past fresh activity.
-  it.fails('the RTT is the wire time both ways plus the stacks (coupled clocks stay together)', async () => {
+  it('the RTT is the wire time both ways plus the stacks (coupled clocks stay together)', async () => {
     const { na, wire } = await twoMachines(5000)
     const r = await na.ping('eth0', '10.1.0.2', { count: 3, intervalMs: 1 })
     expect(r.received).toBe(3)
