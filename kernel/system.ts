@@ -89,6 +89,8 @@ export class System {
   /** Depth of device-event execution (reports made there carry no driver access stack). */
   deviceDepth = 0
   #inIrq = false
+  /** Softirq work is running (it takes hard IRQs, but softirqs do not nest). */
+  #inSoftirq = false
   readonly #masters = new Set<TestMaster>()
 
   constructor(options: unknown) {
@@ -258,7 +260,7 @@ export class System {
   #maybeInterrupt(t: Task | null): void {
     if (t !== null && (t.irqsDisabled > 0 || t.context === 'hardirq')) return
     if (!this.#inIrq && this.irqCore?.pending() === true) this.#deliver()
-    if ((t === null || t.context === 'process') && !this.#inIrq && this.#softirqs.length > 0 && this.deviceDepth === 0) this.#runSoftirqs()
+    if ((t === null || t.context === 'process') && !this.#inIrq && !this.#inSoftirq && this.#softirqs.length > 0 && this.deviceDepth === 0) this.#runSoftirqs()
   }
 
   readonly #softirqs: (() => void)[] = []
@@ -268,12 +270,16 @@ export class System {
     this.#softirqs.push(fn)
   }
 
+  /**
+   * Runs the queued softirq work, as __do_softirq does on irq_exit or local_bh_enable: with
+   * interrupts enabled (a hard IRQ may preempt a timer callback or a NAPI poll), never nested.
+   */
   #runSoftirqs(): void {
-    this.#inIrq = true
+    this.#inSoftirq = true
     try {
       while (this.#softirqs.length > 0) this.#softirqs.shift()!()
     } finally {
-      this.#inIrq = false
+      this.#inSoftirq = false
     }
   }
 

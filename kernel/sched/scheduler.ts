@@ -189,7 +189,8 @@ export class Scheduler {
           }
           return stop()
         }
-        if (next > clock.now) {
+        // next is +∞ when only an interrupt is pending: the idle work above takes it.
+        if (next > clock.now && next !== Number.POSITIVE_INFINITY) {
           this.idleNs += next - clock.now
           clock.now = next
         }

@@ -43,6 +43,11 @@ import {
   synchronize_irq,
   virt_to_phys,
   writel,
+  jiffies,
+  ktime_get_ns,
+  mod_timer,
+  timer_setup,
+  udelay,
   type BootOptions,
   type IoAddr,
   type PciDev,
@@ -520,5 +525,48 @@ describe('MMIO address decoding', () => {
       pci_iounmap(sys.pciDevice('irqdev0')!, regs0)
       return readl(regs0)
     })).rejects.toThrow(/Unable to handle kernel paging request at virtual address .* in readl\(\)/)
+  })
+})
+
+describe('interrupts and softirqs', () => {
+  it('a hard IRQ preempts a running timer callback (softirqs run with interrupts enabled), from the idle loop too', async () => {
+    const { sys, hw } = setup(1)
+    const drv = driver()
+    await sys.run(() => pci_register_driver(drv))
+    const events: string[] = []
+    const priv = [...drv.privs.values()][0]!
+    await sys.run(() => {
+      const t = timer_setup(null, () => {
+        events.push('timer start')
+        hw[0]!.fire(0, 10_000) // 10 µs into the 50 µs the callback spins
+        udelay(50)
+        events.push(`timer end, handled ${priv.handled}`)
+      })
+      mod_timer(t, jiffies() + 1)
+    })
+    const start = sys.clock
+    // Nothing runs: the timer fires from the idle loop.
+    await sys.runUntil(() => events.length === 2, { timeoutNs: 10_000_000 })
+    const handledAt = sys.clock
+    expect(events).toEqual(['timer start', 'timer end, handled 1'])
+    expect(Number.isFinite(handledAt)).toBe(true)
+    expect(handledAt - start).toBeLessThan(5_000_000)
+  })
+
+  it('an interrupt raised with no event left keeps the clock finite', async () => {
+    const { sys, hw } = setup(1)
+    const drv = driver()
+    await sys.run(() => pci_register_driver(drv))
+    await sys.run(() => {
+      const t = timer_setup(null, () => {
+        hw[0]!.fire(0, 0)
+        udelay(1)
+      })
+      mod_timer(t, jiffies() + 1)
+    })
+    await sys.runUntilIdle()
+    const seen = await sys.run(() => ktime_get_ns())
+    expect(Number.isFinite(seen)).toBe(true)
+    expect([...drv.privs.values()][0]!.handled).toBe(1)
   })
 })
