@@ -43,6 +43,12 @@ export class Ordering {
   readonly #devWrites = new Map<number, number>()
   /** The newest device write the CPU has loaded since its last read barrier. */
   #cpuSeen = 0
+  /**
+   * The newest device write the CPU had loaded before its last read barrier. Every later load is
+   * ordered after that load, so it sees any device write up to this one: such loads are safe in
+   * any order (re-reading the flag after dma_rmb(), then the rest, is the correct pattern).
+   */
+  #horizon = 0
 
   constructor(sys: System) {
     this.#sys = sys
@@ -62,6 +68,7 @@ export class Ordering {
 
   /** A read barrier: later loads are ordered after earlier ones. */
   readBarrier(): void {
+    if (this.#cpuSeen > this.#horizon) this.#horizon = this.#cpuSeen
     this.#cpuSeen = 0
   }
 
@@ -123,7 +130,7 @@ export class Ordering {
     let newest = 0
     for (let w = Math.floor(pa / 4); w <= Math.floor((pa + len - 1) / 4); w++) {
       const d = this.#devWrites.get(w)
-      if (d === undefined) continue
+      if (d === undefined || d <= this.#horizon) continue
       if (d < this.#cpuSeen) {
         this.#sys.report({
           kind: 'missing-barrier',
