@@ -1,7 +1,7 @@
 /**
  * Kernel logging (include/linux/printk.h, include/linux/dev_printk.h): pr_* and dev_* with a
- * printf-style format (%d %i %u %x %X %o %s %c %p %pad %%, length modifiers such as l, ll, z
- * accepted and ignored), to the system's pino logger. dev_* prefix the message with the device's
+ * printf-style format (%d %i %u %x %X %o %s %c %p %pad %pM %pI4 %%, field widths with the 0 and -
+ * flags; length modifiers such as l, ll, z accepted and ignored), to the system's pino logger. dev_* prefix the message with the device's
  * name, as Linux prefixes the driver and device.
  */
 
@@ -14,29 +14,42 @@ type Level = 'error' | 'warn' | 'info' | 'debug'
 /** A small vsprintf. */
 export function kformat(fmt: string, args: readonly unknown[]): string {
   let i = 0
-  return fmt.replace(/%(%|[-+ 0#]*\d*(?:\.\d+)?(?:hh|h|ll|l|z|t|j)?([diuxXoscp])(ad)?)/g, (m, all: string, conv: string | undefined, pad: string | undefined) => {
+  return fmt.replace(/%(%|([-+ 0#]*)(\d*)(?:\.\d+)?(?:hh|h|ll|l|z|t|j)?([diuxXoscp])(ad|M|I4)?)/g, (m, all: string, flags: string | undefined, width: string | undefined, conv: string | undefined, ext: string | undefined) => {
     if (all === '%') return '%'
     const a = args[i++]
     const num = (x: unknown) => (typeof x === 'bigint' ? x : typeof x === 'number' ? x : Number(x))
+    const f = flags ?? ''
+    // Field width: right-aligned, zero-padded with '0', left-aligned with '-'.
+    const pad = (text: string, numeric: boolean): string => {
+      const w = Number(width === undefined || width === '' ? 0 : width)
+      if (text.length >= w) return text
+      if (f.includes('-')) return text.padEnd(w)
+      return numeric && f.includes('0') ? text.padStart(w, '0') : text.padStart(w)
+    }
     switch (conv) {
       case 'd':
       case 'i':
       case 'u':
-        return String(typeof a === 'bigint' ? a : Math.trunc(Number(a)))
+        return pad(String(typeof a === 'bigint' ? a : Math.trunc(Number(a))), true)
       case 'x':
       case 'X': {
         const s = num(a).toString(16)
-        const alt = all.includes('#') ? '0x' : ''
-        return conv === 'X' ? alt + s.toUpperCase() : alt + s
+        const alt = f.includes('#') ? '0x' : ''
+        return alt + pad(conv === 'X' ? s.toUpperCase() : s, true)
       }
       case 'o':
-        return num(a).toString(8)
+        return pad(num(a).toString(8), true)
       case 'c':
         return typeof a === 'number' ? String.fromCharCode(a) : String(a)
       case 'p':
-        return pad === 'ad' || typeof a === 'number' || typeof a === 'bigint' ? `0x${num(a).toString(16).padStart(16, '0')}` : String(a)
+        // %pM: a MAC address (6 bytes); %pI4: an IPv4 address (4 bytes); %pad: a dma_addr_t.
+        if ((ext === 'M' || ext === 'I4') && a instanceof Uint8Array) {
+          const bytes = Array.from(a.subarray(0, ext === 'M' ? 6 : 4))
+          return ext === 'M' ? bytes.map((b) => b.toString(16).padStart(2, '0')).join(':') : bytes.join('.')
+        }
+        return ext === 'ad' || typeof a === 'number' || typeof a === 'bigint' ? `0x${num(a).toString(16).padStart(16, '0')}` : String(a)
       case 's':
-        return String(a)
+        return pad(String(a), false)
       default:
         return m
     }

@@ -763,7 +763,9 @@ export function netdev_get_tx_queue(dev: NetDevice, index = 0): NetdevQueue {
 }
 
 function stopQueue(d: NetDevice): void {
-  d._txq.trans_start = jiffiesOf(d._sys)
+  // The watchdog counts from the stop; stopping a stopped queue again does not restart the count
+  // (a driver that keeps finding its ring hung must still get its ndo_tx_timeout).
+  if ((d._txq.state & __QUEUE_STATE_DRV_XOFF) === 0) d._txq.trans_start = jiffiesOf(d._sys)
   d._txq.state |= __QUEUE_STATE_DRV_XOFF
   watchdogArm(d)
 }

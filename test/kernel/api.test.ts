@@ -254,6 +254,8 @@ describe('printk', () => {
     const { kformat } = await import('../../kernel/index.js')
     expect(kformat('len %u at %#x, %s: %d%%', [64, 255, 'ok', -3])).toBe('len 64 at 0xff, ok: -3%')
     expect(kformat('dma %pad', [0x1000])).toBe('dma 0x0000000000001000')
+    expect(kformat('[%03x] %016llx %-4s| %5d', [7, 0xffefe040, 'ab', -12])).toBe('[007] 00000000ffefe040 ab  |   -12')
+    expect(kformat('%pM %pI4', [new Uint8Array([0x52, 0x54, 0, 0x12, 0x34, 0x56]), new Uint8Array([10, 0, 0, 1])])).toBe('52:54:00:12:34:56 10.0.0.1')
     expect(kformat('%llx', [2n ** 40n])).toBe('10000000000')
   })
 })
