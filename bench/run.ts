@@ -7,10 +7,12 @@ import { fileURLToPath } from 'node:url'
 import type { BenchResult } from './harness.js'
 import { run as dma } from './dma.bench.js'
 import { run as sched } from './sched.bench.js'
+import { run as nic } from './nic.bench.js'
 
 const modules: [string, () => Promise<BenchResult[]>][] = [
   ['dma', dma],
   ['sched', sched],
+  ['nic', nic],
 ]
 
 const file = fileURLToPath(new URL('./results.json', import.meta.url))

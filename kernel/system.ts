@@ -117,7 +117,7 @@ export class System {
     this.log = new ReportLog(o.seed, () => this.machine.clock.now, (r) => this.logger.warn({ kind: r.kind, site: r.site }, formatReport(r)))
     this.buddy = new PageAllocator(this.machine.ram.banks)
     this.slab = new SlabAllocator(this.pages, this.buddy, o.kmallocMinAlign, o.checks.kasan)
-    this.shadow = new InitShadow(this.pages)
+    this.shadow = new InitShadow(this.pages, o.checks.kmsan)
     this.dma = new DmaCore(this)
     this.ordering = new Ordering(this)
     this.costs = o.costs

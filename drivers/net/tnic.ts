@@ -50,6 +50,7 @@ import {
   tnic_clean_tx_irq, tnic_alloc_rx_buffers, tnic_clean_rx_irq,
 } from './tnic_txrx.js'
 
+export * from './tnic_hw.js'
 export * from './tnic_defs.js'
 export * from './tnic_txrx.js'
 

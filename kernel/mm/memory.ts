@@ -437,8 +437,13 @@ export function memcpy(dst: CpuAddr, src: CpuAddr, n: number): void {
   const d = cpuAccess(t, 'memcpy', dst, n, true, 'dst')
   const sys = sysOf(t)
   copyCost(sys, n)
-  const tmp = new Uint8Array(n)
+  // Through a reused bounce array: allocating a typed array per call costs more than the copy.
+  if (copyScratch.length < n) copyScratch = new Uint8Array(Math.max(n, copyScratch.length * 2))
+  const tmp = copyScratch
   sys.machine.cache.read(s, tmp, 0, n)
   sys.machine.cache.write(d, tmp, 0, n)
   sys.shadow.copy(d, s, n)
 }
+
+/** memcpy's bounce array (grown on demand; one CPU runs at a time, so one array serves all). */
+let copyScratch = new Uint8Array(4096)
