@@ -139,6 +139,20 @@ describe('tnic recovery', () => {
     expect(r.sys.reports).toEqual([])
   })
 
+  it('link down and up: LSC reaches the watchdog, the carrier follows the cable, traffic resumes', async () => {
+    const r = await rig({ arch: 'arm64', seed: 9 })
+    const net = netUser(r.sys)
+    r.wire.setCarrier(false)
+    await r.sys.runFor(10_000_000)
+    expect(net.device('eth0').carrier).toBe(false)
+    expect(r.nic.linkUp).toBe(false)
+    r.wire.setCarrier(true)
+    await r.sys.runFor(10_000_000)
+    expect(net.device('eth0').carrier).toBe(true)
+    await echoLoad(r, 20, 77)
+    expect(r.sys.reports).toEqual([])
+  })
+
   it('ifdown/ifup cycles leave nothing behind', async () => {
     const r = await rig({ arch: 'riscv64', seed: 2, swiotlb: 'force' })
     const net = netUser(r.sys)
