@@ -268,3 +268,7 @@ export {
 // The network subsystem (kernel/net/, docs/net.md): net_device, sk_buff, NAPI, the packet path,
 // a tiny ARP + ICMP echo responder, and the harness's networking user space (netUser).
 export * from './net/index.js'
+
+// The block subsystem (kernel/block/, docs/block.md): tag sets, gendisks, blk-mq requests and
+// queues, bios, and the harness's block user space (blockUser) with its fio-like workload generator.
+export * from './block/index.js'
