@@ -1,6 +1,6 @@
 /**
  * The declarative fault injector every device consults: delay a completion, drop an interrupt or
- * raise a spurious one, fail a DMA, force an error status.
+ * raise a spurious one, fail a DMA, force an error status, write a corrupt length.
  *
  * Modelled on the fault-injection controllers of device emulators (openvmm's NVMe fault
  * controller, microsoft/openvmm#1801; QEMU's blkdebug rules with their `once`/`after`-style
@@ -15,9 +15,9 @@
 
 import type { Tracer } from './tracer.js'
 
-export type FaultKind = 'delay-completion' | 'drop-irq' | 'spurious-irq' | 'fail-dma' | 'error-status'
+export type FaultKind = 'delay-completion' | 'drop-irq' | 'spurious-irq' | 'fail-dma' | 'error-status' | 'corrupt-length'
 
-export const FAULT_KINDS: readonly FaultKind[] = ['delay-completion', 'drop-irq', 'spurious-irq', 'fail-dma', 'error-status']
+export const FAULT_KINDS: readonly FaultKind[] = ['delay-completion', 'drop-irq', 'spurious-irq', 'fail-dma', 'error-status', 'corrupt-length']
 
 export interface FaultRule {
   /** The device (PCI function name) the rule applies to. */
@@ -29,7 +29,7 @@ export interface FaultRule {
   readonly count?: number
   /** delay-completion: extra time; spurious-irq: time until the extra interrupt (ns). */
   readonly delayNs?: number
-  /** error-status: the device-specific error code to report. */
+  /** error-status: the device-specific error code to report; corrupt-length: the length to write. */
   readonly status?: number
 }
 

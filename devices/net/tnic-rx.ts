@@ -195,6 +195,9 @@ export function rxBufSize(rctl: number): number {
   }
 }
 
+/** The length a 'corrupt-length' fault writes into a frame's EOP descriptor unless its rule says. */
+export const TNIC_FAULT_RX_LENGTH = 4000
+
 const TWO32 = 0x1_0000_0000
 const U32 = 0xffff_ffff
 const inc = (v: number): number => (v >= U32 ? U32 : v + 1)
@@ -273,9 +276,11 @@ export class TnicRxRing {
 
   /**
    * One frame (from the FIFO: its bytes with 4 spare bytes after them for the FCS) into the ring
-   * from RDH; `errors` goes into the EOP descriptor's errors byte. Returns the causes to raise.
+   * from RDH; `errors` goes into the EOP descriptor's errors byte. `lieLength` (a 'corrupt-length'
+   * fault; -1: none) is written as the EOP descriptor's length instead of the bytes it holds; the
+   * buffer writes and the statistics are the real ones. Returns the causes to raise.
    */
-  deliver(slot: RxSlot, errors: number): number {
+  deliver(slot: RxSlot, errors: number, lieLength = -1): number {
     if (this.stalled) return this.missed()
     const buf = slot.buf
     const size = slot.len
@@ -307,7 +312,7 @@ export class TnicRxRing {
         off += length
         if (off >= total) status = TNIC_RXD_STAT_EOP
       } // a null buffer address: the descriptor is skipped (written back with DD, no data), as in QEMU
-      body.setUint16(0, length, true) // length
+      body.setUint16(0, status !== 0 && lieLength >= 0 ? lieLength : length, true) // length (a fault may lie on EOP)
       body.setUint16(2, 0, true) // csum
       body.setUint8(4, status) // status, DD still clear
       body.setUint8(5, status !== 0 ? errors : 0) // errors, on the EOP descriptor

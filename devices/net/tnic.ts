@@ -21,7 +21,7 @@
  */
 
 import { ETH_HLEN, ETH_ZLEN, formatMac, type EtherEndpoint, type EtherLink } from './ether.js'
-import { rxFilterPasses, TnicRxRing, type TnicRxStats } from './tnic-rx.js'
+import { rxFilterPasses, TNIC_FAULT_RX_LENGTH, TnicRxRing, type TnicRxStats } from './tnic-rx.js'
 import { TnicTxRing, type TnicTxHost, type TnicTxStats } from './tnic-tx.js'
 import * as T from './tnic-regs.js'
 import type { VirtualClock, ClockEvent } from '../machine/clock.js'
@@ -621,7 +621,9 @@ export class TnicDevice extends PciFunction implements EtherEndpoint {
         cause = 0
       } else {
         const f = this.fault('error-status')
-        cause = rx.deliver(s, f === null ? 0 : (f.status ?? T.TNIC_FAULT_RX_ERRORS) & 0xff)
+        const c = this.fault('corrupt-length')
+        const errors = f === null ? 0 : (f.status ?? T.TNIC_FAULT_RX_ERRORS) & 0xff
+        cause = rx.deliver(s, errors, c === null ? -1 : (c.status ?? TNIC_FAULT_RX_LENGTH) & 0xffff)
       }
       fifo.shift()
       if (cause !== 0) this.#setIcr(this.#icr | cause)

@@ -94,7 +94,7 @@ import {
   type Machine,
   type TnicOptions,
 } from '../../devices/index.js'
-import { ethCrc32 } from '../../devices/net/tnic-rx.js'
+import { ethCrc32, TNIC_FAULT_RX_LENGTH } from '../../devices/net/tnic-rx.js'
 import { enable, machine, RAM, ramBytes, runClock, type HwOptions } from '../helpers/hw.js'
 
 const TXR = RAM + 0x1000 // TX ring
@@ -974,6 +974,31 @@ describe('tnic: fault injection', () => {
     expect([0, 1, 2, 3].map((i) => desc(m, RXR, i).errors)).toEqual([0, TNIC_RXD_ERR_RXE, TNIC_RXD_ERR_CE, 0])
     expect(r(TNIC_GPRC)).toBe(1)
     expect(dev.stats.rxErrors).toBe(2)
+  })
+
+  it('corrupt-length writes the rule\'s length (default 4000, 16 bits kept) into the frame\'s EOP descriptor; buffers and statistics keep the real bytes', () => {
+    const hw = nic()
+    const { m, r, dev } = hw
+    rxRing(hw, 8, TNIC_RCTL_EN | TNIC_RCTL_SECRC | TNIC_RCTL_SZ_256)
+    m.faults.add({ device: 'tnic0', kind: 'corrupt-length' })
+    m.faults.add({ device: 'tnic0', kind: 'corrupt-length', status: 0x1_0123, after: 1 })
+    const big = frame(MAC, 300)
+    dev.receiveFrame(big)
+    dev.receiveFrame(frame(MAC, 64, 2))
+    dev.receiveFrame(frame(MAC, 64, 3))
+    runClock(m)
+    // The 300-byte frame spans two 256-byte buffers: only its EOP descriptor lies.
+    expect([0, 1, 2, 3].map((i) => desc(m, RXR, i).length)).toEqual([256, TNIC_FAULT_RX_LENGTH, 0x0123, 64])
+    expect([0, 1, 2, 3].map((i) => desc(m, RXR, i).status)).toEqual([
+      TNIC_RXD_STAT_DD, TNIC_RXD_STAT_DD | TNIC_RXD_STAT_EOP, TNIC_RXD_STAT_DD | TNIC_RXD_STAT_EOP, TNIC_RXD_STAT_DD | TNIC_RXD_STAT_EOP,
+    ])
+    expect(ramBytes(m, RXB, 256)).toEqual(big.subarray(0, 256))
+    expect(ramBytes(m, RXB + 0x1000, 44)).toEqual(big.subarray(256))
+    expect(ramBytes(m, RXB + 0x1000 + 44, 4)).toEqual(new Uint8Array(4)) // nothing written past the frame
+    expect(ramBytes(m, RXB + 0x2000, 64)).toEqual(frame(MAC, 64, 2))
+    expect(r(TNIC_GPRC)).toBe(3)
+    expect(r(TNIC_GORCL)).toBe(300 + 64 + 64 + 3 * 4)
+    expect(dev.stats).toMatchObject({ rxFrames: 3, rxBytes: 428, rxErrors: 0 })
   })
 
   it('drop-irq loses an interrupt (ICR keeps the cause); spurious-irq sends an extra one', () => {
