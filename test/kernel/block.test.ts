@@ -21,8 +21,8 @@ function pattern(bytes: number, seed: number): Uint8Array {
   return out
 }
 
-async function setup(opts: NullBlkOptions = {}, boot_: BootOptions = {}) {
-  const sys = boot({ log: 'silent', seed: 1, ...boot_ })
+async function setup(opts: NullBlkOptions = {}, bootOptions: BootOptions = {}) {
+  const sys = boot({ log: 'silent', seed: 1, ...bootOptions })
   const nb = await nullBlkAdd(sys, { name: 'nullb0', ...opts })
   return { sys, nb, blk: blockUser(sys) }
 }
