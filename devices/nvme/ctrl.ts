@@ -36,7 +36,7 @@ import { MSIX_CAP_OFFSET } from '../pci/config.js'
 import { PciFunction, PciFunctionError } from '../pci/function.js'
 import { PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE } from '../pci/regs.js'
 
-export type { NvmeOptions } from './options.js'
+export type { NvmeConfig, NvmeOptions } from './options.js'
 
 /** Running counts for tests and tools (never reset). */
 export interface NvmeStats extends NvmeEngineStats, NvmeIoStats, NvmeStorageStats, NvmeIrqStats {

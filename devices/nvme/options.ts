@@ -20,7 +20,7 @@ export interface NvmeOptions {
   readonly strict?: boolean
   /** The durable medium (default: a MemoryBackend of sizeBytes). */
   readonly backend?: BlockBackend
-  /** Namespace size in bytes (default: the backend's size, or 1 GiB); a multiple of lbaSize. */
+  /** Namespace size in bytes (default: the backend's size rounded down to whole blocks, or 1 GiB); a multiple of lbaSize. */
   readonly sizeBytes?: number
   /** Logical block size: 512 (LBADS 9, default) or 4096 (LBADS 12). */
   readonly lbaSize?: 512 | 4096
@@ -123,7 +123,7 @@ export function resolveNvmeOptions(opts: NvmeOptions): NvmeConfig {
   if (backend !== undefined && (typeof backend !== 'object' || backend === null || typeof backend.read !== 'function' || typeof backend.write !== 'function' || !Number.isSafeInteger(backend.size))) {
     bad('backend', 'a BlockBackend (size, read, write)', backend)
   }
-  const sizeBytes = opts.sizeBytes ?? backend?.size ?? NVME_DEFAULT_SIZE_BYTES
+  const sizeBytes = opts.sizeBytes ?? (backend === undefined ? NVME_DEFAULT_SIZE_BYTES : Math.floor(backend.size / lbaSize) * lbaSize)
   if (typeof sizeBytes !== 'number' || !Number.isSafeInteger(sizeBytes) || sizeBytes < lbaSize || sizeBytes % lbaSize !== 0) {
     bad('sizeBytes', `a positive multiple of the ${lbaSize}-byte block size`, sizeBytes)
   }

@@ -59,6 +59,7 @@ import {
   NVME_SET_FEAT_SAVE,
   NVME_VENDOR_ID,
   NVME_VS_1_4,
+  MemoryBackend,
   NvmeController,
   PCI_CLASS_REVISION,
   PCI_DEVICE_ID,
@@ -104,6 +105,10 @@ describe('nvme: identity and options', () => {
     expect(() => new NvmeController({ bytesPerNs: 0 })).toThrow(/bytesPerNs/)
     expect(() => new NvmeController({ readyDelayNs: -1 })).toThrow(/readyDelayNs/)
     expect(() => new NvmeController({ strict: 'yes' as unknown as boolean })).toThrow(PciFunctionError)
+    expect(() => new NvmeController({ backend: new MemoryBackend(4096), sizeBytes: 8192 })).toThrow(/sizeBytes must be at most the backend's 4096 bytes/)
+    // The namespace takes the backend's size, rounded down to whole blocks.
+    expect(new NvmeController({ backend: new MemoryBackend((1 << 20) + 100) }).config.sizeBytes).toBe(1 << 20)
+    expect(new NvmeController({ backend: new MemoryBackend((1 << 20) + 100), lbaSize: 4096 }).config.sizeBytes).toBe(1 << 20)
   })
 })
 
