@@ -7,21 +7,18 @@
  *
  * Modelled on QEMU's hw/nvme/ctrl.c (and the 2013 hw/block/nvme.c it grew from) and the NVM
  * Express Base Specification 1.4: nvme_write_bar's CC handling and nvme_start_ctrl's checks
- * (CSTS.CFS instead of RDY on a bad configuration), nvme_process_db (doorbell decoding and its
- * NVME_GUEST_ERR cases), nvme_process_sq (one SQE read per entry, CFS when it fails, at most
- * `size` commands in flight per SQ), nvme_post_cqes (CQ full: completions wait; CFS when a CQE
- * cannot be written), nvme_ctrl_reset and nvme_ctrl_shutdown. Differences, each in the datasheet:
- * work happens on the virtual clock (a fetch `commandLatencyNs` after the tail doorbell, the data
- * then takes bytes / bytesPerNs on a shared medium), CSTS.RDY and SHST change after configurable
- * delays, DSTRD may be non-zero, each CQE is written as two DMA writes (the entry, then its status
- * with the phase tag), and strict mode reports guest errors QEMU only logs or accepts (a CID reused
- * while in flight, a tail doorbell moving backwards, a head doorbell beyond the tail, misaligned
- * PRP1). The command sets are devices/nvme/admin.ts and io.ts; PRPs prp.ts; queues queues.ts;
- * interrupts irq.ts; the write cache cache.ts.
+ * (CSTS.CFS instead of RDY on a bad configuration), nvme_ctrl_reset and nvme_ctrl_shutdown, the
+ * register reads and writes QEMU reports with NVME_GUEST_ERR. Differences, each in the datasheet:
+ * CSTS.RDY and SHST change after configurable delays, CAP.DSTRD may be non-zero, the enable checks
+ * include CC.AMS, and strict mode reports CC changes while enabled. The parts: the command engine
+ * (fetch, execution, completion posting) is devices/nvme/engine.ts, doorbell decoding
+ * doorbells.ts, queues queues.ts, the command sets admin.ts and io.ts, Identify data identify.ts,
+ * PRPs prp.ts, interrupts irq.ts, the write cache cache.ts, options options.ts.
  */
 
 import { NvmeAdmin } from './admin.js'
 import { NvmeStorage, type NvmeStorageStats } from './cache.js'
+import { NvmeDoorbells } from './doorbells.js'
 import { NvmeEngine, type NvmeEngineStats } from './engine.js'
 import type { NvmeIdentity } from './identify.js'
 import { NvmeIo, type NvmeIoStats } from './io.js'
@@ -89,7 +86,7 @@ export class NvmeController extends PciFunction {
   readonly #storage: NvmeStorage
   readonly #irq: NvmeIrq
   readonly #admin: NvmeAdmin
-  readonly #stride: number
+  readonly #doorbells: NvmeDoorbells
   readonly #onReady = (): void => this.#becomeReady()
   readonly #onDisabled = (): void => {
     this.#disableEv = null
@@ -118,7 +115,6 @@ export class NvmeController extends PciFunction {
     this.config = c
     this.strict = c.strict
     this.backend = c.backend
-    this.#stride = 4 << c.dstrd
     this.#capLo = (c.mqes | N.NVME_CAP_CQR | (c.timeout << N.NVME_CAP_TO_SHIFT)) >>> 0
     this.#capHi = (c.dstrd | (N.NVME_CAP_CSS_NVM << (N.NVME_CAP_CSS_SHIFT - 32))) >>> 0
     const mdtsBytes = N.NVME_PAGE_SIZE * 2 ** c.mdts
@@ -181,6 +177,15 @@ export class NvmeController extends PciFunction {
       createSq: (qid, base, size, cq) => engine.createSq(qid, base, size, cq),
       deleteSq: (sq) => engine.deleteSq(sq),
       deleteCq: (cq) => engine.deleteCq(cq),
+    })
+    this.#doorbells = new NvmeDoorbells({
+      strict: c.strict,
+      engine,
+      dstrd: c.dstrd,
+      doorbellBytes: c.doorbellBytes,
+      guest: (message, details) => this.#guest(message, details),
+      ready: () => (this.#csts & N.NVME_CSTS_RDY) !== 0,
+      shuttingDown: () => this.#shutdown,
     })
     engine.setCommandSets(this.#admin, new NvmeIo({ prp: this.#prp, storage: this.#storage, staging, nsze: identity.nsze, lbaSize: c.lbaSize, mdtsBytes }, stats))
   }
@@ -289,7 +294,7 @@ export class NvmeController extends PciFunction {
 
   protected barRead(_bar: number, off: number, size: 1 | 2 | 4): number {
     if (off >= N.NVME_REG_DBS) {
-      if (off - N.NVME_REG_DBS < this.config.doorbellBytes) this.#guest(`${size}-byte read of doorbell ${this.#doorbellName(off)} (${hex(off)}): doorbells are write-only (reads return 0)`, { offset: off })
+      if (off - N.NVME_REG_DBS < this.config.doorbellBytes) this.#guest(`${size}-byte read of doorbell ${this.#doorbells.name(off)} (${hex(off)}): doorbells are write-only (reads return 0)`, { offset: off })
       else this.#guest(`read of unimplemented offset ${hex(off)}`, { offset: off })
       return 0
     }
@@ -304,7 +309,7 @@ export class NvmeController extends PciFunction {
 
   protected barWrite(_bar: number, off: number, size: 1 | 2 | 4, value: number): void {
     if (off >= N.NVME_REG_DBS) {
-      this.#doorbell(off, size, value)
+      this.#doorbells.write(off, size, value)
       return
     }
     if (size !== 4 || (off & 3) !== 0) {
@@ -522,79 +527,6 @@ export class NvmeController extends PciFunction {
     this.#csts |= N.NVME_CSTS_CFS
     this.stats.fatalErrors++
     this.#engine.halt()
-  }
-
-  /* ---- doorbells ---- */
-
-  #doorbellName(off: number): string {
-    const idx = Math.floor((off - N.NVME_REG_DBS) / this.#stride)
-    return `${(idx & 1) === 0 ? 'SQ' : 'CQ'} ${idx >> 1} ${(idx & 1) === 0 ? 'tail' : 'head'}`
-  }
-
-  #doorbell(off: number, size: number, value: number): void {
-    const rel = off - N.NVME_REG_DBS
-    if (rel >= this.config.doorbellBytes) {
-      this.#guest(`write of ${hex(value)} to unimplemented offset ${hex(off)} (beyond the doorbells)`, { offset: off, value })
-      return
-    }
-    if (rel % this.#stride !== 0) {
-      this.#guest(`doorbell write of ${value} at ${hex(off)} is not on the ${this.#stride}-byte doorbell stride (CAP.DSTRD ${this.config.dstrd}): nearest is ${this.#doorbellName(off)} at ${hex(off - (rel % this.#stride))}; ignored`, { offset: off, value, stride: this.#stride })
-      return
-    }
-    if (size !== 4) {
-      this.#guest(`${size}-byte doorbell write at ${hex(off)} (${this.#doorbellName(off)}): doorbells take 32-bit writes; ignored`, { offset: off, size })
-      return
-    }
-    const idx = rel / this.#stride
-    if ((idx & 1) === 0) this.#sqDoorbell(idx >> 1, value >>> 0)
-    else this.#cqDoorbell(idx >> 1, value >>> 0)
-  }
-
-  #notReady(): string {
-    return (this.#csts & N.NVME_CSTS_RDY) === 0 ? ' (the controller is not ready: CSTS.RDY = 0)' : ''
-  }
-
-  #sqDoorbell(qid: number, v: number): void {
-    const sq = this.#engine.sq(qid)
-    if (sq === undefined) {
-      this.#guest(`SQ ${qid} tail doorbell written with ${v}, but SQ ${qid} does not exist${this.#notReady()}; ignored`, { doorbell: 'SQ tail', qid, value: v })
-      return
-    }
-    if (v >= sq.size) {
-      this.#guest(`SQ ${qid} tail doorbell value ${v} is beyond the queue (${sq.size} entries, 0..${sq.size - 1}); ignored`, { doorbell: 'SQ tail', qid, value: v, size: sq.size })
-      return
-    }
-    if (this.strict) {
-      const now = v >= sq.head ? v - sq.head : sq.size - sq.head + v
-      if (now < sq.pending) {
-        this.guestError(`SQ ${qid} tail doorbell moved backwards: ${v} after ${sq.tail} with head ${sq.head} (${sq.pending} entries not fetched yet would be withdrawn, or the queue was overfilled); ignored`, { doorbell: 'SQ tail', qid, value: v, tail: sq.tail, head: sq.head })
-        return
-      }
-      if (this.#shutdown) {
-        this.guestError(`SQ ${qid} tail doorbell written with ${v} after CC.SHN requested a shutdown; not fetched until the controller is reset`, { doorbell: 'SQ tail', qid, value: v })
-      }
-    }
-    this.#engine.setTail(sq, v)
-  }
-
-  #cqDoorbell(qid: number, v: number): void {
-    const cq = this.#engine.cq(qid)
-    if (cq === undefined) {
-      this.#guest(`CQ ${qid} head doorbell written with ${v}, but CQ ${qid} does not exist${this.#notReady()}; ignored`, { doorbell: 'CQ head', qid, value: v })
-      return
-    }
-    if (v >= cq.size) {
-      this.#guest(`CQ ${qid} head doorbell value ${v} is beyond the queue (${cq.size} entries, 0..${cq.size - 1}); ignored`, { doorbell: 'CQ head', qid, value: v, size: cq.size })
-      return
-    }
-    if (this.strict) {
-      const consumed = v >= cq.head ? v - cq.head : cq.size - cq.head + v
-      if (consumed > cq.used) {
-        this.guestError(`CQ ${qid} head doorbell ${v} is beyond the tail: head ${cq.head}, tail ${cq.tail}, phase ${cq.phase}: it releases ${consumed} entries but only ${cq.used} were posted; ignored`, { doorbell: 'CQ head', qid, value: v, head: cq.head, tail: cq.tail })
-        return
-      }
-    }
-    this.#engine.setHead(cq, v)
   }
 }
 
