@@ -79,7 +79,7 @@ export function tnic_unmap_and_free_tx_resource(a: TnicAdapter, bi: TnicTxBuffer
 }
 
 /** __e1000_maybe_stop_tx: stops the queue unless `size` descriptors are free. */
-function tnic_maybe_stop_tx(netdev: NetDevice<TnicAdapter>, r: TnicRing<TnicTxBuffer>, size: number): number {
+export function tnic_maybe_stop_tx(netdev: NetDevice<TnicAdapter>, r: TnicRing<TnicTxBuffer>, size: number): number {
   if (tnic_desc_unused(r) >= size) return 0
   netif_stop_queue(netdev)
   // Order the stop against the unused count that TX completion updates.
