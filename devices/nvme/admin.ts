@@ -26,7 +26,7 @@ import {
   NVME_FEAT_VOLATILE_WC, NVME_GET_FEAT_SEL_MASK, NVME_GET_FEAT_SEL_SHIFT, NVME_ID_CNS_CTRL, NVME_ID_CNS_NS,
   NVME_ID_CNS_NS_ACTIVE_LIST, NVME_ID_CNS_NS_DESC_LIST, NVME_IDENTIFY_DATA_SIZE, NVME_NSID, NVME_NSID_ALL, NVME_PAGE_SIZE,
   NVME_QUEUE_PHYS_CONTIG, NVME_SC_CMD_SEQ_ERROR, NVME_SC_CQ_INVALID, NVME_SC_DNR, NVME_SC_FEATURE_NOT_PER_NS,
-  NVME_SC_FEATURE_NOT_SAVEABLE, NVME_SC_INVALID_FIELD, NVME_SC_INVALID_NS, NVME_SC_INVALID_OPCODE, NVME_SC_INVALID_QUEUE,
+  NVME_SC_FEATURE_NOT_SAVEABLE, NVME_SC_INTERNAL, NVME_SC_INVALID_FIELD, NVME_SC_INVALID_NS, NVME_SC_INVALID_OPCODE, NVME_SC_INVALID_QUEUE,
   NVME_SC_INVALID_VECTOR, NVME_SC_PRP_INVALID_OFFSET, NVME_SC_QID_INVALID, NVME_SC_QUEUE_SIZE, NVME_SET_FEAT_SAVE,
   NVME_SQE_CDW10, NVME_SQE_CDW11, NVME_SQE_NSID, NVME_SQE_OPCODE, NVME_SQE_PRP1, NVME_SQE_PRP2,
 } from './regs.js'
@@ -277,7 +277,13 @@ export class NvmeAdmin {
       case NVME_FEAT_VOLATILE_WC: {
         if (!h.identity.volatileWriteCache) return this.#fail(NVME_SC_INVALID_FIELD | NVME_SC_DNR, `${what}: the controller has no volatile write cache (VWC = 0)`)
         const wce = (dw11 & 1) !== 0
-        if (!wce && h.storage.enabled) this.mediaBytes = h.storage.flush()
+        if (!wce && h.storage.enabled) {
+          try {
+            this.mediaBytes = h.storage.flush()
+          } catch (e) {
+            return this.#fail(NVME_SC_INTERNAL, `${what}: writing the cache back failed: ${e instanceof Error ? e.message : String(e)}`)
+          }
+        }
         h.storage.enabled = wce
         this.result = wce ? 1 : 0
         return 0

@@ -169,12 +169,14 @@ export class NvmeStorage {
     }
   }
 
-  /** Writes every dirty block to the backend (Flush, shutdown, disabling the cache); returns the bytes made durable. */
+  /**
+   * Writes every dirty block to the backend (Flush, shutdown, disabling the cache); returns the
+   * bytes made durable. If the backend throws, the lines not written yet stay dirty and the error
+   * propagates.
+   */
   flush(): number {
     const before = this.#dirtyBytes
     for (const [idx, line] of this.#lines) this.#writeBack(idx, line)
-    this.#lines.clear()
-    this.#dirtyBytes = 0
     return before
   }
 
@@ -238,14 +240,12 @@ export class NvmeStorage {
   #evict(): void {
     while (this.#dirtyBytes > this.capacityBytes && this.#lines.size > 0) {
       const [idx, line] = this.#lines.entries().next().value as [number, CacheLine]
-      this.#dirtyBytes -= popcount(line.dirty) << this.#shift
       this.#writeBack(idx, line)
-      this.#lines.delete(idx)
       this.#stats.cacheEvictions++
     }
   }
 
-  /** Writes a line's dirty runs of blocks to the backend and returns the line to the pool. */
+  /** Writes a line's dirty runs of blocks to the backend, then drops it from the cache (back to the pool). */
   #writeBack(idx: number, line: CacheLine): void {
     const bs = this.blockSize
     const base = idx * NVME_CACHE_LINE
@@ -262,7 +262,9 @@ export class NvmeStorage {
       this.#durable(n)
       b = e
     }
+    this.#dirtyBytes -= popcount(line.dirty) << this.#shift
     line.dirty = 0
+    this.#lines.delete(idx)
     this.#pool.push(line)
   }
 

@@ -493,7 +493,12 @@ export class NvmeController extends PciFunction {
     this.#shutdown = true
     this.#updateRunning()
     this.#csts = (this.#csts & ~N.NVME_CSTS_SHST_MASK) | N.NVME_CSTS_SHST_OCCUR
-    const flushed = this.#storage.flush()
+    let flushed = 0
+    try {
+      flushed = this.#storage.flush()
+    } catch (e) {
+      this.#fatal(`shutdown: writing the cache back failed: ${e instanceof Error ? e.message : String(e)}`)
+    }
     if (this.#shutdownEv !== null) this.#shutdownEv.cancelled = true
     this.#shutdownEv = this.schedule(this.config.shutdownDelayNs + flushed / this.config.bytesPerNs, this.#onShutdownDone)
   }

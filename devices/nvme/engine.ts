@@ -310,7 +310,7 @@ export class NvmeEngine {
           media = io.mediaBytes
           why = io.why
         }
-        if (status !== 0 && host.strict && (status & (N.NVME_SCT_MASK | N.NVME_SC_MASK)) !== N.NVME_SC_DATA_XFER_ERROR) {
+        if (status !== 0 && host.strict && !notTheGuests(status)) {
           host.guestError(`SQ ${sq.qid} ${opName(admin, v.getUint8(off))} (CID ${cid}) failed with ${N.nvmeStatusName(status)}: ${why}`, { qid: sq.qid, cid, status })
         }
       }
@@ -410,6 +410,12 @@ export class NvmeEngine {
     }
     t.length = 0
   }
+}
+
+/** Failures that are the bus's or the medium's, not the driver's: they are not guest errors. */
+function notTheGuests(status: number): boolean {
+  const sc = status & (N.NVME_SCT_MASK | N.NVME_SC_MASK)
+  return sc === N.NVME_SC_DATA_XFER_ERROR || sc === N.NVME_SC_INTERNAL || sc === N.NVME_SC_WRITE_FAULT || sc === N.NVME_SC_READ_ERROR
 }
 
 function opName(admin: boolean, opcode: number): string {

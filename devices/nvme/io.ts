@@ -8,7 +8,9 @@
  * (`SLBA + NLB > NSZE`: LBA_RANGE | DNR, nvme_check_bounds), then the data pointer is mapped
  * (devices/nvme/prp.ts). A write's data is read from the host before anything lands on the
  * namespace, so a write whose data DMA fails changes nothing (DATA_XFER_ERROR, no DNR: a retry
- * may work). The volatile write cache and the durable medium are devices/nvme/cache.ts.
+ * may work). A backend that throws (a host I/O error behind a disk image) completes the command
+ * with QEMU's statuses: READ_ERROR for a read, WRITE_FAULT for a write, INTERNAL for a flush. The
+ * volatile write cache and the durable medium are devices/nvme/cache.ts.
  */
 
 import type { NvmeStorage } from './cache.js'
@@ -16,7 +18,8 @@ import { prp64 } from './admin.js'
 import type { PrpMapper } from './prp.js'
 import {
   NVME_CMD_FLUSH, NVME_CMD_READ, NVME_CMD_WRITE, NVME_CMD_WRITE_ZEROES, NVME_NSID, NVME_NSID_ALL, NVME_RW_FUA,
-  NVME_RW_NLB_MASK, NVME_SC_DNR, NVME_SC_INVALID_FIELD, NVME_SC_INVALID_NS, NVME_SC_INVALID_OPCODE, NVME_SC_LBA_RANGE,
+  NVME_RW_NLB_MASK, NVME_SC_DNR, NVME_SC_INTERNAL, NVME_SC_INVALID_FIELD, NVME_SC_INVALID_NS, NVME_SC_INVALID_OPCODE,
+  NVME_SC_LBA_RANGE, NVME_SC_READ_ERROR, NVME_SC_WRITE_FAULT,
   NVME_SQE_CDW10, NVME_SQE_CDW11, NVME_SQE_CDW12, NVME_SQE_NSID, NVME_SQE_OPCODE, NVME_SQE_PRP1, NVME_SQE_PRP2,
 } from './regs.js'
 
@@ -79,12 +82,23 @@ export class NvmeIo {
       case NVME_CMD_FLUSH:
         if (nsid !== NVME_NSID && nsid !== NVME_NSID_ALL) return this.#badNsid(opcode, nsid)
         this.#stats.flushes++
-        this.mediaBytes = this.#host.storage.flush()
+        try {
+          this.mediaBytes = this.#host.storage.flush()
+        } catch (e) {
+          return this.#medium(e, 'Flush', NVME_SC_INTERNAL)
+        }
         return 0
       default:
         this.why = `I/O opcode ${hex(opcode)} is not supported (Flush 00h, Write 01h, Read 02h and Write Zeroes 08h are)`
         return NVME_SC_INVALID_OPCODE | NVME_SC_DNR
     }
+  }
+
+  /** The backend failed (a host I/O error): QEMU's nvme_rw_complete_cb statuses. */
+  #medium(e: unknown, what: string, status: number): number {
+    this.why = `${what}: the medium failed: ${e instanceof Error ? e.message : String(e)}`
+    this.mediaBytes = 0
+    return status
   }
 
   #badNsid(opcode: number, nsid: number): number {
@@ -111,8 +125,12 @@ export class NvmeIo {
     }
     const at = slba * h.lbaSize
     if (opcode === NVME_CMD_WRITE_ZEROES) {
-      h.storage.zero(at, bytes, fua)
       this.#stats.writeZeroes++
+      try {
+        h.storage.zero(at, bytes, fua)
+      } catch (e) {
+        return this.#medium(e, 'Write Zeroes', NVME_SC_WRITE_FAULT)
+      }
       return 0
     }
     const prp = h.prp
@@ -122,15 +140,23 @@ export class NvmeIo {
       return st
     }
     if (opcode === NVME_CMD_READ) {
-      h.storage.read(at, bytes)
-      st = prp.toHost(h.staging, bytes)
       this.#stats.reads++
+      try {
+        h.storage.read(at, bytes)
+      } catch (e) {
+        return this.#medium(e, 'Read', NVME_SC_READ_ERROR)
+      }
+      st = prp.toHost(h.staging, bytes)
       if (st === 0) this.#stats.bytesRead += bytes
     } else {
-      st = prp.fromHost(h.staging, bytes)
       this.#stats.writes++
+      st = prp.fromHost(h.staging, bytes)
       if (st === 0) {
-        h.storage.write(at, bytes, fua)
+        try {
+          h.storage.write(at, bytes, fua)
+        } catch (e) {
+          return this.#medium(e, 'Write', NVME_SC_WRITE_FAULT)
+        }
         this.#stats.bytesWritten += bytes
       }
     }

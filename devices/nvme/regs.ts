@@ -171,6 +171,9 @@ export const NVME_SC_CMD_SEQ_ERROR = 0x0c
 export const NVME_SC_PRP_INVALID_OFFSET = 0x13
 export const NVME_SC_LBA_RANGE = 0x80
 export const NVME_SC_CAP_EXCEEDED = 0x81
+/* Media and data integrity errors (SCT 2) */
+export const NVME_SC_WRITE_FAULT = 0x280
+export const NVME_SC_READ_ERROR = 0x281 /* unrecovered read error */
 /* Command specific status (SCT 1) */
 export const NVME_SC_CQ_INVALID = 0x100
 export const NVME_SC_QID_INVALID = 0x101
@@ -197,6 +200,8 @@ export const NVME_STATUS_NAMES: Readonly<Record<number, string>> = {
   [NVME_SC_PRP_INVALID_OFFSET]: 'PRP_INVALID_OFFSET',
   [NVME_SC_LBA_RANGE]: 'LBA_RANGE',
   [NVME_SC_CAP_EXCEEDED]: 'CAP_EXCEEDED',
+  [NVME_SC_WRITE_FAULT]: 'WRITE_FAULT',
+  [NVME_SC_READ_ERROR]: 'READ_ERROR',
   [NVME_SC_CQ_INVALID]: 'CQ_INVALID',
   [NVME_SC_QID_INVALID]: 'QID_INVALID',
   [NVME_SC_QUEUE_SIZE]: 'QUEUE_SIZE',

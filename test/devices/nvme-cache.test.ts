@@ -13,11 +13,15 @@ import {
   NVME_CMD_READ,
   NVME_CMD_WRITE,
   NVME_CMD_WRITE_ZEROES,
+  NVME_CSTS_CFS,
   NVME_CSTS_RDY,
   NVME_CSTS_SHST_CMPLT,
   NVME_FEAT_VOLATILE_WC,
   NVME_REG_CC,
   NVME_REG_CSTS,
+  NVME_SC_INTERNAL,
+  NVME_SC_READ_ERROR,
+  NVME_SC_WRITE_FAULT,
   type BlockBackend,
 } from '../../devices/index.js'
 import { DATA, nvme, pattern, ramBytes, type NvmeHost } from './nvme-rig.js'
@@ -251,5 +255,39 @@ describe('nvme: volatile write cache', () => {
     expect(log).toEqual(['0+4096', '8192+1024'])
     write(h, 32, pattern(512), true)
     expect(log).toEqual(['0+4096', '8192+1024', '16384+512'])
+  })
+
+  it('a backend that fails (a host I/O error): READ_ERROR, WRITE_FAULT, a failed Flush keeps the data dirty; not guest errors; never a crash', () => {
+    const mem = new MemoryBackend(1 << 20)
+    let failing = false
+    const backend: BlockBackend = {
+      size: 1 << 20,
+      read: (off, dst, dstOff, len) => {
+        if (failing) throw new Error('EIO reading the image')
+        mem.read(off, dst, dstOff, len)
+      },
+      write: (off, src, srcOff, len) => {
+        if (failing) throw new Error('EIO writing the image')
+        mem.write(off, src, srcOff, len)
+      },
+    }
+    const h = io({ backend })
+    write(h, 0, pattern(4096, 50))
+    failing = true
+    h.m.ram.write(DATA, pattern(4096, 51), 0, 4096)
+    expect(h.cmd(1, { opcode: NVME_CMD_WRITE, nsid: 1, prp1: DATA, cdw10: 8, cdw12: 7 | (1 << 30) }).status).toBe(NVME_SC_WRITE_FAULT)
+    expect(h.cmd(1, { opcode: NVME_CMD_READ, nsid: 1, prp1: DATA, cdw10: 0, cdw12: 7 }).status).toBe(NVME_SC_READ_ERROR)
+    expect(flush(h)).toBe(NVME_SC_INTERNAL)
+    expect(h.dev.cacheDirtyBytes).toBe(4096)
+    expect(h.errors).toEqual([])
+    failing = false
+    expect(flush(h)).toBe(0)
+    expect(durable(backend, 0, 4096)).toEqual(pattern(4096, 50))
+    // A shutdown whose write-back fails is fatal.
+    write(h, 0, pattern(4096, 52))
+    failing = true
+    h.w(NVME_REG_CC, CC_GOOD | NVME_CC_SHN_NORMAL)
+    expect(h.r(NVME_REG_CSTS) & NVME_CSTS_CFS).toBe(NVME_CSTS_CFS)
+    expect(h.dev.lastFatal).toBe('shutdown: writing the cache back failed: EIO writing the image')
   })
 })
