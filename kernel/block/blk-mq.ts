@@ -66,7 +66,7 @@ import {
   type BlkMqTagSet,
   type QueueLimits,
 } from './request.js'
-import { blkCall, blockState, blkWarnOnce, callAtomic, contextName, setBlockSoftirq, type BlockState } from './state.js'
+import { OOPSED, blkCall, blockState, blkWarnOnce, callAtomic, contextName, setBlockSoftirq, type BlockState } from './state.js'
 
 const NS_PER_MS = 1e6
 const STOPPED = 1 << BLK_MQ_S_STOPPED
@@ -375,7 +375,7 @@ function dispatchList(hctx: BlkMqHwCtx, name: string): void {
     hctx.stats.dispatched++
     const gen = rq._gen
     let ret = callAtomic(sys, name, 'queue_rq', ops, ops.queue_rq, hctx, bd)
-    if (ret === undefined) {
+    if (ret === undefined || ret === OOPSED) {
       // An oops or a Promise: a request the driver started is the driver's; else it failed.
       ret = rq._gen === gen && rq.state === MQ_RQ_IDLE && rq._allocated ? BLK_STS_IOERR : BLK_STS_OK
     } else if (!blk_status_valid(ret)) {
@@ -501,7 +501,11 @@ function blkDoneSoftirq(bs: BlockState): void {
       sys.runAtomic('blk-softirq', 'softirq', () => endRequest(rq, BLK_STS_OK))
       continue
     }
-    callAtomic(sys, 'blk-softirq', 'complete', ops, ops.complete, rq, undefined)
+    const gen = rq._gen
+    if (callAtomic(sys, 'blk-softirq', 'complete', ops, ops.complete, rq, undefined) === OOPSED && rq._allocated && rq._gen === gen && rq.state === MQ_RQ_COMPLETE) {
+      // An oops in ->complete left the request neither ended nor requeued: it fails.
+      sys.runAtomic('blk-softirq', 'softirq', () => endRequest(rq, BLK_STS_IOERR))
+    }
   }
 }
 

@@ -83,11 +83,13 @@ export function blkWarnOnce(bs: BlockState, key: string, msg: string, level: 'er
  * context of its own: a softirq-context task named after the caller, so that sleeping in it is
  * `invalid-context` and an oops in it ends that callback only, while hard IRQs still arrive. A
  * callback that returns a Promise (an async function) is `invalid-context` too; its result is then
- * taken as undefined.
+ * taken as undefined. A callback that threw (an oops, reported) gives OOPSED.
  */
-export function callAtomic<A, B, R>(sys: System, name: string, what: string, self: object, fn: (a: A, b: B) => R, a: A, b: B): R | undefined {
-  return sys.runAtomic(name, 'softirq', () => {
+export function callAtomic<A, B, R>(sys: System, name: string, what: string, self: object, fn: (a: A, b: B) => R, a: A, b: B): R | undefined | typeof OOPSED {
+  let returned = false
+  const r = sys.runAtomic(name, 'softirq', () => {
     const r = fn.call(self, a, b)
+    returned = true
     if (r instanceof Promise) {
       r.catch(() => undefined)
       sys.report({
@@ -98,7 +100,11 @@ export function callAtomic<A, B, R>(sys: System, name: string, what: string, sel
     }
     return r
   })
+  return returned ? r : OOPSED
 }
+
+/** What callAtomic returns when the callback oopsed (threw). */
+export const OOPSED: unique symbol = Symbol('oopsed')
 
 /** The name the atomic contexts of a call get: the running task's, or 'kblockd'. */
 export function contextName(t: Task | null): string {

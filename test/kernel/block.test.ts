@@ -88,6 +88,16 @@ describe('block: the request flow', () => {
     expect(await blk.read('nullb0', 0, 1)).toEqual(pattern(512, 4))
   })
 
+  it('an exception in complete is an oops of that call: the request fails with BLK_STS_IOERR', async () => {
+    const { sys, blk } = await setup({ bug: 'throw-in-complete', bugEvery: 2 })
+    await blk.write('nullb0', 0, pattern(512, 4))
+    await expect(blk.read('nullb0', 0, 1)).rejects.toMatchObject({ statusName: 'BLK_STS_IOERR' })
+    expect(sys.reports.map((r) => r.kind)).toEqual(['oops'])
+    expect(sys.reports[0]!.message).toMatch(/TypeError/)
+    expect(await blk.read('nullb0', 0, 1)).toEqual(pattern(512, 4))
+    expect(blk.stats('nullb0').inFlight).toBe(0)
+  })
+
   it('a double end of a request is reported', async () => {
     const { sys, blk } = await setup({ bug: 'double-end' })
     await blk.write('nullb0', 0, pattern(512, 5))
