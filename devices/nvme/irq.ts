@@ -30,7 +30,7 @@ export interface NvmeIrqHost {
 }
 
 export interface NvmeIrqStats {
-  /** MSI-X messages sent and INTx assertions. */
+  /** MSI-X messages and INTx assertions signalled (a drop-irq fault may lose one after it is counted). */
   interrupts: number
   /** Completion entries whose interrupt coalescing held back. */
   irqCoalesced: number
