@@ -10,7 +10,7 @@
  */
 
 import {
-  NVME_CTRL_ONCS_WRITE_ZEROES, NVME_CTRL_VWC_FLUSH_BROADCAST, NVME_CTRL_VWC_PRESENT, NVME_ID_CTRL_CNTLID, NVME_ID_CTRL_CQES,
+  NVME_CTRL_ONCS_WRITE_ZEROES, NVME_CTRL_VWC_PRESENT, NVME_ID_CTRL_CNTLID, NVME_ID_CTRL_CQES,
   NVME_ID_CTRL_FR, NVME_ID_CTRL_FRMW, NVME_ID_CTRL_IEEE, NVME_ID_CTRL_MDTS, NVME_ID_CTRL_MN, NVME_ID_CTRL_NN, NVME_ID_CTRL_ONCS,
   NVME_ID_CTRL_PSD0, NVME_ID_CTRL_RAB, NVME_ID_CTRL_SN, NVME_ID_CTRL_SQES, NVME_ID_CTRL_SSVID, NVME_ID_CTRL_SUBNQN,
   NVME_ID_CTRL_VER, NVME_ID_CTRL_VID, NVME_ID_CTRL_VWC, NVME_ID_NS_EUI64, NVME_ID_NS_FLBAS, NVME_ID_NS_LBAF0, NVME_ID_NS_NCAP,
@@ -75,7 +75,7 @@ export function identifyController(id: NvmeIdentity): Uint8Array {
   b[NVME_ID_CTRL_CQES] = 0x44
   v.setUint32(NVME_ID_CTRL_NN, 1, true)
   v.setUint16(NVME_ID_CTRL_ONCS, NVME_CTRL_ONCS_WRITE_ZEROES, true)
-  b[NVME_ID_CTRL_VWC] = id.volatileWriteCache ? NVME_CTRL_VWC_PRESENT | NVME_CTRL_VWC_FLUSH_BROADCAST : 0
+  b[NVME_ID_CTRL_VWC] = id.volatileWriteCache ? NVME_CTRL_VWC_PRESENT : 0 // bits 2:1 00b: broadcast Flush support not indicated (it is accepted)
   const nqn = `nqn.2024-01.org.dmalab:nvme:${id.serial}` // NUL-terminated, not space padded
   for (let i = 0; i < nqn.length && i < 255; i++) b[NVME_ID_CTRL_SUBNQN + i] = nqn.charCodeAt(i)
   // Power state 0: MP 25 W (in 0.01 W), ENLAT 16 µs, EXLAT 4 µs (QEMU's values).

@@ -285,8 +285,6 @@ export const NVME_ID_CTRL_SUBNQN = 768 /* char[256] */
 export const NVME_ID_CTRL_PSD0 = 2048 /* struct nvme_id_power_state[0] */
 export const NVME_CTRL_ONCS_WRITE_ZEROES = 1 << 3
 export const NVME_CTRL_VWC_PRESENT = 1 << 0
-/** VWC bits 2:1 = 11b: Flush with NSID FFFFFFFFh is supported. */
-export const NVME_CTRL_VWC_FLUSH_BROADCAST = 3 << 1
 
 /* Identify Namespace data structure (struct nvme_id_ns) */
 export const NVME_ID_NS_NSZE = 0 /* u64 namespace size in logical blocks */

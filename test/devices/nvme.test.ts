@@ -332,7 +332,7 @@ describe('nvme: Identify', () => {
     expect([data[512], data[513]]).toEqual([0x66, 0x44])
     expect(view.getUint32(516, true)).toBe(1) // NN
     expect(view.getUint16(520, true)).toBe(1 << 3) // ONCS: Write Zeroes
-    expect(data[525]).toBe(0x07) // VWC present, Flush with NSID FFFFFFFFh supported
+    expect(data[525]).toBe(0x01) // VWC present
     expect(view.getUint32(536, true)).toBe(0) // no SGLs
     expect(ascii(data, 768, 34)).toBe('nqn.2024-01.org.dmalab:nvme:SN-42\0')
     expect(h.dev.identifyData).toEqual(data)
