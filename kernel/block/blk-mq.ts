@@ -75,6 +75,13 @@ const NO_BVECS: BioVec[] = []
 
 // ---------------------------------------------------------------------- helpers
 
+/** Changes a request's state, keeping its queue's count of requests in flight. */
+export function setRqState(rq: Request, state: number): void {
+  if (rq.state === MQ_RQ_IN_FLIGHT) rq.q._inflight--
+  if (state === MQ_RQ_IN_FLIGHT) rq.q._inflight++
+  rq.state = state
+}
+
 function sysOf(t: Task): System {
   return t.sys as System
 }
@@ -432,7 +439,7 @@ export function blk_mq_start_request(rq: Request): void {
   if (r.state !== MQ_RQ_IDLE) {
     blkWarnOnce(blockState(sysOf(t)), `start-twice:${r.tag}`, `WARNING: blk_mq_start_request: request tag ${r.tag} is not idle (state ${r.state}): started twice?`)
   }
-  r.state = MQ_RQ_IN_FLIGHT
+  setRqState(r, MQ_RQ_IN_FLIGHT)
   r.io_start_time_ns = sysOf(t).machine.clock.now
   if ((r.rq_flags & RQF_STARTED) === 0) {
     r.rq_flags |= RQF_STARTED
@@ -472,7 +479,7 @@ function completeRequest(t: Task, rq: Request, fn: string): void {
     sys.report({ kind: 'double-free', message: `BUG: ${fn}() of a request already completed (tag ${rq.tag}): a double completion, which frees the request twice` })
     return
   }
-  rq.state = MQ_RQ_COMPLETE
+  setRqState(rq, MQ_RQ_COMPLETE)
   const bs = blockState(sys)
   bs.done.push(rq)
   bs.doneGen.push(rq._gen)
@@ -555,7 +562,7 @@ export function endRequest(rq: Request, status: blk_status_t): void {
     rq.end_io = null
     if (fn(rq, status) === RQ_END_IO_NONE) {
       // The owner frees it (blk_mq_free_request); it is no longer in flight.
-      rq.state = MQ_RQ_IDLE
+      setRqState(rq, MQ_RQ_IDLE)
       dropStarted(rq)
       return
     }
@@ -576,7 +583,7 @@ function freeRequest(rq: Request): void {
   const q = rq.q
   const sys = q._sys
   dropStarted(rq)
-  rq.state = MQ_RQ_IDLE
+  setRqState(rq, MQ_RQ_IDLE)
   rq.rq_flags = 0
   rq._allocated = false
   rq.bio = null
@@ -608,7 +615,7 @@ export function blk_mq_requeue_request(rq: Request, kick_requeue_list: boolean):
     return
   }
   dropStarted(r)
-  r.state = MQ_RQ_IDLE
+  setRqState(r, MQ_RQ_IDLE)
   r.deadline = 0
   r.mq_hctx.stats.requeued++
   r.q.stats.requeues++

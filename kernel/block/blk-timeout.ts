@@ -48,8 +48,7 @@ function armTimer(q: RequestQueue, deadline: number): void {
 
 /** Cancels the queue's timer when none of its requests is in flight. */
 export function blkCancelIdleTimer(q: RequestQueue): void {
-  if (q._timer === null) return
-  for (const rq of queueRequests(q)) if (rq.state === MQ_RQ_IN_FLIGHT) return
+  if (q._timer === null || q._inflight > 0) return
   q._timer.cancelled = true
   q._timer = null
 }

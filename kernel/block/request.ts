@@ -259,6 +259,8 @@ export class RequestQueue {
   _timer: ClockEvent | null = null
   /** @internal The timeout work is queued. */
   _timeoutQueued = false
+  /** @internal Requests in flight (MQ_RQ_IN_FLIGHT). */
+  _inflight = 0
   /** @internal 'live', 'dying' (del_gendisk: new I/O fails) or 'dead' (destroyed). */
   _state: 'live' | 'dying' | 'dead' = 'live'
   readonly stats: QueueStats = { timeouts: 0, requeues: 0 }
@@ -488,6 +490,7 @@ export function blk_mq_request_completed(rq: Request): boolean {
 
 /** `blk_mq_set_request_complete(rq)`: marks it complete without running ->complete (poll paths). */
 export function blk_mq_set_request_complete(rq: Request): void {
+  if (rq.state === MQ_RQ_IN_FLIGHT) rq.q._inflight--
   rq.state = MQ_RQ_COMPLETE
 }
 
