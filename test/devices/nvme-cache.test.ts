@@ -1,6 +1,10 @@
 // The mini-NVMe controller's volatile write cache and durability: writes land in the cache, Flush,
 // FUA, shutdown, disabling WCE and a full cache make them durable, and powerFail() loses the rest.
-// The durable medium is the BlockBackend; the datasheet is docs/devices/nvme.md §10.
+// The durable medium is the BlockBackend (a MemoryBackend, or a disk image file through
+// host/disk-image.ts); the datasheet is docs/devices/nvme.md §10.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
   MemoryBackend,
@@ -24,6 +28,7 @@ import {
   NVME_SC_WRITE_FAULT,
   type BlockBackend,
 } from '../../devices/index.js'
+import { DiskImageBackend } from '../../host/disk-image.js'
 import { DATA, nvme, pattern, ramBytes, type NvmeHost } from './nvme-rig.js'
 
 const CC_GOOD = NVME_CC_ENABLE | NVME_CC_IOSQES | NVME_CC_IOCQES
@@ -289,5 +294,35 @@ describe('nvme: volatile write cache', () => {
     h.w(NVME_REG_CC, CC_GOOD | NVME_CC_SHN_NORMAL)
     expect(h.r(NVME_REG_CSTS) & NVME_CSTS_CFS).toBe(NVME_CSTS_CFS)
     expect(h.dev.lastFatal).toBe('shutdown: writing the cache back failed: EIO writing the image')
+  })
+
+  it('a disk image file as the medium: flushed data is in the file and survives a new controller; unflushed data never reaches it; a read-only image faults writes', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dmalab-nvme-'))
+    try {
+      const path = join(dir, 'disk.img')
+      const img = DiskImageBackend.create(path, 1 << 20)
+      const h = io({ backend: img })
+      const a = pattern(4096, 60)
+      const b = pattern(4096, 61)
+      write(h, 0, a)
+      expect(flush(h)).toBe(0)
+      write(h, 8, b) // never flushed
+      expect(durable(img, 8, 4096)).toEqual(new Uint8Array(4096))
+      h.dev.powerFail()
+      img.close()
+      const again = DiskImageBackend.open(path)
+      const h2 = io({ backend: again })
+      expect(read(h2, 0, 4096)).toEqual(a)
+      expect(read(h2, 8, 4096)).toEqual(new Uint8Array(4096))
+      again.close()
+      const ro = DiskImageBackend.open(path, { readOnly: true })
+      const h3 = io({ backend: ro })
+      expect(read(h3, 0, 4096)).toEqual(a)
+      expect(write(h3, 16, b, true)).toBe(NVME_SC_WRITE_FAULT)
+      expect(h3.errors).toEqual([])
+      ro.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
