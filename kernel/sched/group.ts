@@ -82,7 +82,7 @@ export class SchedGroup {
         } else if (a < second) second = a
       }
       if (best === null) return false
-      if (at > deadline) {
+      if (at > deadline || (at === deadline && deadline !== Number.POSITIVE_INFINITY && best.hasRunnable)) {
         for (const m of ms) m.idleUntil(deadline)
         return stop()
       }

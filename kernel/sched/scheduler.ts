@@ -170,6 +170,8 @@ export class Scheduler {
     const clock = this.#owner.clockRef
     for (;;) {
       if (stop()) return true
+      // Busy tasks advance the clock too: a deadline ends the drive even if tasks are runnable.
+      if (clock.now >= deadline) return stop()
       const t = this.#runQueue.shift()
       if (t !== undefined) {
         await this.#step(t)

@@ -326,3 +326,25 @@ describe('might_sleep', () => {
     expect(b.reports[0]!.task).toBe('run/1')
   })
 })
+
+describe('runFor with a task that never blocks', () => {
+  it('returns at its deadline: a busy softirq loop (NAPI always repolled) does not hang the harness', async () => {
+    const k = await import('../../kernel/index.js')
+    const sys = boot({ log: 'silent' })
+    let polls = 0
+    await sys.run(() => {
+      const nd = k.alloc_etherdev({})!
+      const n = k.netif_napi_add(nd, null, (_n, budget) => {
+        polls++
+        return budget // always "more work": repolled forever, through ksoftirqd
+      }, 64)
+      k.napi_enable(n)
+      k.napi_schedule(n)
+    })
+    const start = sys.clock
+    await sys.runFor(1_000_000)
+    expect(sys.clock).toBeGreaterThanOrEqual(start + 1_000_000)
+    expect(sys.clock).toBeLessThan(start + 3_000_000)
+    expect(polls).toBeGreaterThan(10)
+  })
+})
