@@ -67,6 +67,35 @@ export function countSegments(lim: QueueLimits, bvecs: readonly BioVec[]): numbe
   return n
 }
 
+/** The state of a split in progress (no closures: it runs for every multi-page I/O). */
+interface SplitState {
+  readonly lim: QueueLimits
+  readonly pieces: BioPiece[]
+  cur: BioPiece
+  segStart: number
+  segLen: number
+  prev: BioVec | null
+}
+
+function closePiece(st: SplitState): void {
+  const cur = st.cur
+  st.pieces.push(cur)
+  st.cur = { sector: cur.sector + (cur.bytes >> SECTOR_SHIFT), bytes: 0, bvecs: [], segments: 0 }
+  st.prev = null
+}
+
+function addPiece(st: SplitState, bv: BioVec): void {
+  if (st.prev !== null && mergeable(st.lim, st.segStart, st.segLen, st.prev, bv)) st.segLen += bv.bv_len
+  else {
+    st.cur.segments++
+    st.segStart = physStart(bv)
+    st.segLen = bv.bv_len
+  }
+  st.cur.bvecs.push(bv)
+  st.cur.bytes += bv.bv_len
+  st.prev = bv
+}
+
 /**
  * Cuts a bio's data (bvecs, starting at sector) into request-sized pieces under q's limits.
  * Every bvec's length is a whole number of logical blocks, so every cut is too.
@@ -75,50 +104,28 @@ export function splitToLimits(lim: QueueLimits, sector: number, bvecs: readonly 
   const maxBytes = lim.max_sectors << SECTOR_SHIFT
   // The fast path: one piece that fits (the common 4 KiB I/O).
   if (bvecs.length === 1 && totalBytes <= maxBytes) return [{ sector, bytes: totalBytes, bvecs: [bvecs[0]!], segments: 1 }]
-  const pieces: BioPiece[] = []
-  let cur: BioPiece = { sector, bytes: 0, bvecs: [], segments: 0 }
-  let segStart = 0
-  let segLen = 0
-  let prev: BioVec | null = null
-  const close = (): void => {
-    pieces.push(cur)
-    cur = { sector: cur.sector + (cur.bytes >> SECTOR_SHIFT), bytes: 0, bvecs: [], segments: 0 }
-    prev = null
-  }
+  const st: SplitState = { lim, pieces: [], cur: { sector, bytes: 0, bvecs: [], segments: 0 }, segStart: 0, segLen: 0, prev: null }
   for (const whole of bvecs) {
     let bv: BioVec = whole
     for (;;) {
-      if (prev !== null && gap(lim, prev, bv)) close()
-      const merges = prev !== null && mergeable(lim, segStart, segLen, prev, bv)
-      if (!merges && cur.segments >= lim.max_segments) close()
-      const room = maxBytes - cur.bytes
+      if (st.prev !== null && gap(lim, st.prev, bv)) closePiece(st)
+      const merges = st.prev !== null && mergeable(lim, st.segStart, st.segLen, st.prev, bv)
+      if (!merges && st.cur.segments >= lim.max_segments) closePiece(st)
+      const room = maxBytes - st.cur.bytes
       if (bv.bv_len > room) {
         // Cut the piece at the size limit (a whole number of logical blocks).
-        const head: BioVec = { bv_page: bv.bv_page, bv_offset: bv.bv_offset, bv_len: room }
-        addPiece(lim, head)
-        close()
+        addPiece(st, { bv_page: bv.bv_page, bv_offset: bv.bv_offset, bv_len: room })
+        closePiece(st)
         bv = { bv_page: bv.bv_page, bv_offset: bv.bv_offset + room, bv_len: bv.bv_len - room }
         continue
       }
-      addPiece(lim, bv)
-      if (cur.bytes === maxBytes) close()
+      addPiece(st, bv)
+      if (st.cur.bytes === maxBytes) closePiece(st)
       break
     }
   }
-  if (cur.bytes > 0) pieces.push(cur)
-  return pieces
-
-  function addPiece(l: QueueLimits, bv: BioVec): void {
-    if (prev !== null && mergeable(l, segStart, segLen, prev, bv)) segLen += bv.bv_len
-    else {
-      cur.segments++
-      segStart = physStart(bv)
-      segLen = bv.bv_len
-    }
-    cur.bvecs.push(bv)
-    cur.bytes += bv.bv_len
-    prev = bv
-  }
+  if (st.cur.bytes > 0) st.pieces.push(st.cur)
+  return st.pieces
 }
 
 /**

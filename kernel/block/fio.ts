@@ -412,10 +412,13 @@ export async function fio(sys: System, opts: FioOptions): Promise<FioResult> {
 
 function latencyOf(lat: number[]): FioLatency {
   const a = Float64Array.from(lat).sort()
-  const pct = (p: number): number => a[Math.min(a.length - 1, Math.floor((p / 100) * a.length))]!
   let sum = 0
   for (const x of a) sum += x
-  return { minNs: a[0]!, maxNs: a[a.length - 1]!, meanNs: sum / a.length, p50Ns: pct(50), p90Ns: pct(90), p99Ns: pct(99), p999Ns: pct(99.9) }
+  return { minNs: a[0]!, maxNs: a[a.length - 1]!, meanNs: sum / a.length, p50Ns: pct(a, 50), p90Ns: pct(a, 90), p99Ns: pct(a, 99), p999Ns: pct(a, 99.9) }
+}
+
+function pct(sorted: Float64Array, p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 }
 
 interface Mode {

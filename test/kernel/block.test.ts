@@ -7,7 +7,8 @@
 import { describe, expect, it } from 'vitest'
 import {
   BLK_STS_IOERR, BLK_STS_TIMEOUT, BlockIoError, DmalabError, HZ, REQ_FUA, REQ_OP_FLUSH, REQ_OP_READ, REQ_OP_WRITE,
-  REQ_OP_WRITE_ZEROES, blockUser, boot, fio, type BootOptions,
+  REQ_OP_WRITE_ZEROES, blockUser, boot, fio, alloc_pages, __free_pages, bio_alloc, bio_add_page, submit_bio_wait, GFP_KERNEL,
+  type BootOptions,
 } from '../../kernel/index.js'
 import { nullBlkAdd, nullBlkDel, type NullBlk, type NullBlkOptions } from '../fixtures/null-blk.js'
 
@@ -286,6 +287,26 @@ describe('block: limits, splitting and segments', () => {
     await blk.write('nullb0', 10, data, { pageOffset: 512 })
     expect(queueRqs(nb)[0]).toMatchObject({ bytes: 8192, segments: 3 })
     expect(await blk.read('nullb0', 10, 16, { pageOffset: 1024 })).toEqual(data)
+  })
+
+  it('behind a virtual boundary a gap between two pieces splits the bio', async () => {
+    for (const virtBoundary of [0, 4095]) {
+      const { sys, nb } = await setup({ virtBoundary })
+      const rc = await sys.run(async () => {
+        const a = alloc_pages(GFP_KERNEL, 1)!
+        const b = alloc_pages(GFP_KERNEL, 1)!
+        const bio = bio_alloc(nb.disk, 2, REQ_OP_WRITE)!
+        bio.bi_iter.bi_sector = 8
+        bio_add_page(bio, a, 512, 0) // ends at 512: not on the boundary
+        bio_add_page(bio, b, 1024, 0)
+        const err = await submit_bio_wait(bio)
+        __free_pages(a, 1)
+        __free_pages(b, 1)
+        return err
+      })
+      expect(rc).toBe(0)
+      expect(queueRqs(nb).map((r) => [r.sector, r.bytes, r.segments])).toEqual(virtBoundary === 0 ? [[8, 1536, 2]] : [[8, 512, 1], [9, 1024, 1]])
+    }
   })
 
   it('REQ_OP_WRITE_ZEROES reaches a driver that supports it; elsewhere zero pages are written', async () => {
