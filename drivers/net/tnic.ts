@@ -24,7 +24,7 @@
  * known-bad variants under test/fixtures/tnic-bad/ can replace one function each.
  */
 import {
-  DMA_BIT_MASK, DMA_FROM_DEVICE, ENOMEM, GFP_KERNEL, HZ, IRQF_SHARED, NETIF_F_SG, PCI_IRQ_INTX, PCI_IRQ_MSIX,
+  DMA_BIT_MASK, DMA_FROM_DEVICE, EINVAL, ENOMEM, GFP_KERNEL, HZ, IRQF_SHARED, NETIF_F_SG, PCI_IRQ_INTX, PCI_IRQ_MSIX,
   INIT_WORK, SET_NETDEV_DEV, alloc_etherdev, del_timer_sync, dev_kfree_skb_any, dma_alloc_coherent,
   dma_free_coherent, dma_set_mask_and_coherent, dma_unmap_single, eth_hw_addr_set, flush_work, free_irq, free_netdev,
   is_valid_ether_addr, jiffies, lower_32_bits, mod_timer, napi_disable, napi_enable, netdev_err, netdev_info,
@@ -43,7 +43,7 @@ import {
 } from './tnic_hw.js'
 import {
   TNIC_DRV_NAME, TNIC_DEFAULT_TXD, TNIC_DEFAULT_RXD, TNIC_RXBUFFER_2048, TNIC_COPYBREAK, TNIC_DEFAULT_ITR,
-  TNIC_WATCHDOG_JIFFIES, type TnicAdapter, er32, ew32, tnic_desc_unused, new_tx_buffer, empty_ring,
+  TNIC_WATCHDOG_JIFFIES, TNIC_MIN_TXD, TNIC_MIN_RXD, TNIC_MAX_DESC, type TnicAdapter, er32, ew32, tnic_desc_unused, new_tx_buffer, empty_ring,
 } from './tnic_defs.js'
 import {
   tnic_irq_disable, tnic_irq_enable, tnic_intr, tnic_clean, tnic_unmap_and_free_tx_resource, tnic_xmit_frame,
@@ -306,6 +306,18 @@ function tnic_probe(pdev: PciDev, _id: PciDeviceId, params: TnicParams): Promise
 }
 
 function tnic_probe_one(pdev: PciDev, params: TnicParams): number {
+  // Ring sizes as e1000_check_options checks them: multiples of 8 (RDLEN/TDLEN are multiples of
+  // 128 bytes); TX needs room for a maximal frame (MAX_SKB_FRAGS + 2) below the wake threshold.
+  const txd = params.txd ?? TNIC_DEFAULT_TXD
+  const rxd = params.rxd ?? TNIC_DEFAULT_RXD
+  if (!Number.isInteger(txd) || txd % 8 !== 0 || txd < TNIC_MIN_TXD || txd > TNIC_MAX_DESC) {
+    dev_err(pdev.dev, 'Invalid TxDescriptors %d: a multiple of 8 from %d to %d', txd, TNIC_MIN_TXD, TNIC_MAX_DESC)
+    return -EINVAL
+  }
+  if (!Number.isInteger(rxd) || rxd % 8 !== 0 || rxd < TNIC_MIN_RXD || rxd > TNIC_MAX_DESC) {
+    dev_err(pdev.dev, 'Invalid RxDescriptors %d: a multiple of 8 from %d to %d', rxd, TNIC_MIN_RXD, TNIC_MAX_DESC)
+    return -EINVAL
+  }
   let err = pcim_enable_device(pdev)
   if (err !== 0) return err
   err = pcim_iomap_regions(pdev, 1 << 0, TNIC_DRV_NAME)
@@ -324,8 +336,8 @@ function tnic_probe_one(pdev: PciDev, params: TnicParams): number {
   const netdev = alloc_etherdev<TnicAdapter>(a)
   if (netdev === null) return -ENOMEM
   a.netdev = netdev
-  a.tx_ring = empty_ring(a, params.txd ?? TNIC_DEFAULT_TXD, E1000_TDH, E1000_TDT)
-  a.rx_ring = empty_ring(a, params.rxd ?? TNIC_DEFAULT_RXD, E1000_RDH, E1000_RDT)
+  a.tx_ring = empty_ring(a, txd, E1000_TDH, E1000_TDT)
+  a.rx_ring = empty_ring(a, rxd, E1000_RDH, E1000_RDT)
   a.rx_buffer_len = TNIC_RXBUFFER_2048
   a.copybreak = params.copybreak ?? TNIC_COPYBREAK
   a.itr = params.itr ?? TNIC_DEFAULT_ITR

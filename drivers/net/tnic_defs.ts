@@ -15,6 +15,10 @@ export const TNIC_DRV_NAME = 'tnic'
 /** Ring sizes (descriptors; multiples of 8, as RDLEN/TDLEN must be multiples of 128 bytes). */
 export const TNIC_DEFAULT_TXD = 256
 export const TNIC_DEFAULT_RXD = 256
+/** Ring size limits: TX must hold a maximal frame plus the wake threshold. */
+export const TNIC_MIN_TXD = 64
+export const TNIC_MIN_RXD = 8
+export const TNIC_MAX_DESC = 4096
 /** Receive buffer size: RCTL.BSIZE 2048 holds any standard frame. */
 export const TNIC_RXBUFFER_2048 = 2048
 /** Frames up to this size are copied into a fresh skb and the buffer recycled (e1000's copybreak). */

@@ -105,7 +105,10 @@ export function tnic_tx_map(a: TnicAdapter, skb: SkBuff, first: number): number 
   let offset = 0
   const fail = (): number => {
     netdev_err(a.netdev, 'TX DMA map failed')
+    // The slot whose mapping failed holds nothing: it must not look queued to hang detection.
     bi.dma = 0 as DmaAddr
+    bi.time_stamp = 0
+    bi.next_to_watch = -1
     // Unwind the buffers mapped so far (the one that failed is not).
     while (count-- > 0) {
       if (i === 0) i = r.count

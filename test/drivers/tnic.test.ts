@@ -108,6 +108,30 @@ describe('tnic between two systems', () => {
   })
 })
 
+describe('tnic parameters', () => {
+  it('probe refuses ring sizes e1000_check_options would: not a multiple of 8, or too small for a maximal frame', async () => {
+    for (const [params, bad] of [[{ txd: 32 }, 'TxDescriptors 32'], [{ txd: 100 }, 'TxDescriptors 100'], [{ rxd: 4 }, 'RxDescriptors 4'], [{ rxd: 8192 }, 'RxDescriptors 8192']] as const) {
+      const lines: string[] = []
+      const log = { error: (_: object, m: string) => lines.push(m), warn: () => undefined, info: () => undefined, debug: () => undefined }
+      const sys = boot({ log, devices: [new TnicDevice({ name: 'tnic0' })] })
+      await sys.run(() => pci_register_driver(tnic_make_driver(params)))
+      expect(sys.pciDevice('tnic0')!.driver).toBeNull()
+      expect(lines.join('\n')).toContain(`Invalid ${bad}`)
+      expect(netUser(sys).devices()).toEqual([])
+    }
+  })
+
+  it('the smallest TX ring (64) keeps flowing under a back-to-back burst', async () => {
+    const r = await rig({ arch: 'arm64', seed: 4 }, { txd: 64 }, 'sink')
+    const net = netUser(r.sys)
+    const frame = buildFrame({ dst: PEER_MAC, src: r.nic.mac, etherType: ETH_P_TEST, payload: makeTestPayload(0, 1000, 1) })
+    for (let i = 0; i < 300; i++) expect(await net.send('eth0', frame, { frags: i % 4 })).toBe(0)
+    await r.sys.runFor(5_000_000)
+    expect(r.peer.stats.rxFrames).toBe(300)
+    expect(r.sys.reports).toEqual([])
+  })
+})
+
 describe('tnic recovery', () => {
   it('a hung transmitter is detected, dumped, timed out and reset; traffic then flows again', async () => {
     const lines: string[] = []
