@@ -327,11 +327,20 @@ function load(fn: string, p: CpuAddr, off: unknown, n: number): void {
   sys.machine.cache.read(pa, scratch, 0, n)
 }
 
-function store(fn: string, p: CpuAddr, off: unknown, n: number): void {
+/**
+ * A CPU store of n bytes of value. The value goes into the shared scratch bytes only after the
+ * kernel call: an interrupt taken at that call runs handlers whose own accesses use the scratch
+ * bytes too.
+ */
+function store(fn: string, p: CpuAddr, off: unknown, n: number, value: number | bigint): void {
   const t = current(fn)
   const pa = cpuAccess(t, fn, p + offsetOf(t, fn, off), n, true)
   const sys = sysOf(t)
   sys.cpuWork(sys.costs.memAccessNs)
+  if (n === 1) scratch[0] = value as number
+  else if (n === 2) view.setUint16(0, value as number, true)
+  else if (n === 4) view.setUint32(0, value as number, true)
+  else view.setBigUint64(0, value as bigint, true)
   sys.machine.cache.write(pa, scratch, 0, n)
 }
 
@@ -371,18 +380,15 @@ export function mem_read64(p: CpuAddr, off = 0): bigint {
 }
 /** Writes a byte at p + off. */
 export function mem_write8(p: CpuAddr, off: number, value: number): void {
-  scratch[0] = checkValue('mem_write8', value, 8)
-  store('mem_write8', p, off, 1)
+  store('mem_write8', p, off, 1, checkValue('mem_write8', value, 8))
 }
 /** Writes a little-endian u16 at p + off. */
 export function mem_write16(p: CpuAddr, off: number, value: number): void {
-  view.setUint16(0, checkValue('mem_write16', value, 16), true)
-  store('mem_write16', p, off, 2)
+  store('mem_write16', p, off, 2, checkValue('mem_write16', value, 16))
 }
 /** Writes a little-endian u32 at p + off. */
 export function mem_write32(p: CpuAddr, off: number, value: number): void {
-  view.setUint32(0, checkValue('mem_write32', value, 32), true)
-  store('mem_write32', p, off, 4)
+  store('mem_write32', p, off, 4, checkValue('mem_write32', value, 32))
 }
 /** Writes a little-endian u64 at p + off. */
 export function mem_write64(p: CpuAddr, off: number, value: bigint | number): void {
@@ -391,8 +397,7 @@ export function mem_write64(p: CpuAddr, off: number, value: bigint | number): vo
     value = BigInt(value)
   }
   if (typeof value !== 'bigint') badArg(current('mem_write64'), 'mem_write64', 'value', `must be a bigint or number, got ${typeof value}`)
-  view.setBigUint64(0, BigInt.asUintN(64, value), true)
-  store('mem_write64', p, off, 8)
+  store('mem_write64', p, off, 8, BigInt.asUintN(64, value))
 }
 
 /** Copies n bytes out of kernel memory. */

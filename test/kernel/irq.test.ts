@@ -570,3 +570,48 @@ describe('interrupts and softirqs', () => {
     expect([...drv.privs.values()][0]!.handled).toBe(1)
   })
 })
+
+describe('an interrupt taken in the middle of a CPU store', () => {
+  it("does not change the value being stored: the handler's own stores use the accessors too", async () => {
+    const { sys, hw } = setup(1)
+    let regs = 0 as IoAddr
+    let scribble = 0 as ReturnType<typeof kmalloc> & number
+    let handled = 0
+    const drv: PciDriver = {
+      name: 'scribbler',
+      id_table: [{ vendor: 0x1de5, device: 0xface }],
+      probe: (pdev) => {
+        pci_enable_device(pdev)
+        regs = pci_iomap(pdev, 0)!
+        return Promise.resolve(request_irq(pdev.irq, () => {
+          const cause = readl(regs)
+          if (cause === 0) return IRQ_NONE
+          writel(cause, (regs + 4) as IoAddr)
+          // The handler stores to memory of its own.
+          mem_write32(scribble, 0, 0xdeadbeef)
+          mem_write32(scribble, 4, 0x5a5a5a5a)
+          handled++
+          return IRQ_HANDLED
+        }, 0, 'scribbler', drv))
+      },
+    }
+    await sys.run(async () => {
+      scribble = kmalloc(64)!
+      await pci_register_driver(drv)
+    })
+    const n = 4000
+    const bad = await sys.run(() => {
+      const a = kmalloc(n * 4)!
+      for (let i = 0; i < n; i++) {
+        if (i % 50 === 0) hw[0]!.fire(0, 0) // an interrupt arrives at one of the next kernel calls
+        mem_write32(a, i * 4, i * 7 + 1)
+      }
+      let wrong = 0
+      for (let i = 0; i < n; i++) if (mem_read32(a, i * 4) !== i * 7 + 1) wrong++
+      return wrong
+    })
+    expect(handled).toBeGreaterThan(10)
+    expect(bad).toBe(0)
+    expect(sys.reports).toEqual([])
+  })
+})
