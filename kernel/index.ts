@@ -171,6 +171,7 @@ export {
   iowrite16,
   iowrite32,
   lo_hi_writeq,
+  lo_hi_readq,
   mb,
   rmb,
   wmb,

@@ -100,6 +100,12 @@ export function readl(addr: IoAddr): number {
 export function readq(addr: IoAddr): bigint {
   return read('readq', addr, 8) as bigint
 }
+/** `lo_hi_readq`: the low 32 bits, then the high 32 bits, as a bigint (io-64-nonatomic-lo-hi.h). */
+export function lo_hi_readq(addr: IoAddr): bigint {
+  const lo = read('lo_hi_readq', addr, 4) as number
+  const hi = read('lo_hi_readq', (addr + 4) as IoAddr, 4) as number
+  return (BigInt(hi) << 32n) | BigInt(lo)
+}
 /** `readl_relaxed`: no ordering against memory. */
 export function readl_relaxed(addr: IoAddr): number {
   return read('readl_relaxed', addr, 4, true) as number

@@ -1,0 +1,115 @@
+/**
+ * nvme driver structures (the nvme.h / pci.c structs of drivers/nvme/host/): the controller
+ * (`struct nvme_dev`), its queues (`struct nvme_queue`), the per-request data (`struct nvme_iod`)
+ * and tunables. See drivers/nvme/nvme.ts.
+ */
+import type {
+  BlkMqTagSet, CpuAddr, DmaAddr, DmaPool, Gendisk, IoAddr, PciDev, RequestQueue, Scatterlist, SgTable, SpinLock,
+  WorkStruct,
+} from '../../kernel/index.js'
+
+export const NVME_DRV_NAME = 'nvme'
+/** I/O queue depth the driver asks for (Linux's io_queue_depth default 1024), bounded by CAP.MQES. */
+export const NVME_IO_QUEUE_DEPTH = 1024
+export const NVME_AQ_DEPTH = 32
+/** Admin commands the driver sends itself take tags from the admin tag set. */
+export const NVME_ADMIN_TIMEOUT_JIFFIES = 60 * 250
+/** I/O timeout (Linux's nvme_io_timeout: 30 s). */
+export const NVME_IO_TIMEOUT_JIFFIES = 30 * 250
+/** Segments per request (NVME_MAX_SEGS is 128 in Linux). */
+export const NVME_MAX_SEGS = 127
+/** PRP list pools: a small one for up to 32 entries (256 bytes), a page-sized one beyond. */
+export const NVME_SMALL_POOL_SIZE = 256
+
+/** One submission/completion queue pair: `struct nvme_queue`. */
+export interface NvmeQueue {
+  dev: NvmeDev
+  qid: number
+  q_depth: number
+  sq_cmds: CpuAddr
+  sq_dma: DmaAddr
+  cqes: CpuAddr
+  cq_dma: DmaAddr
+  sq_tail: number
+  /** The tail last written to the doorbell (commit_rqs rings only if it moved). */
+  last_sq_tail: number
+  cq_head: number
+  cq_phase: number
+  /** SQ tail doorbell and CQ head doorbell. */
+  q_db: IoAddr
+  cq_db: IoAddr
+  cq_vector: number
+  irq: number
+  sq_lock: SpinLock
+  /** Set once the controller has created the queue (cleared on disable). */
+  enabled: boolean
+  /** The hw queue's tags, to find a request by its command id. */
+  tags_index: number
+}
+
+/** The 64-byte command a request carries until queue_rq writes it into the SQ. */
+export interface NvmeCmd {
+  opcode: number
+  flags: number
+  nsid: number
+  cdw10: number
+  cdw11: number
+  cdw12: number
+  cdw13: number
+  cdw14: number
+  cdw15: number
+  /** PRP1 for a command whose data is the driver's own coherent memory (Create I/O CQ/SQ). */
+  prp1?: number
+}
+
+/** Per-request driver data: `struct nvme_iod` (+ nvme_request for passthrough results). */
+export interface NvmeIod {
+  /** A passthrough (admin) command's contents; null for block I/O (built from the request). */
+  cmd: NvmeCmd | null
+  sgt: SgTable
+  /** Entries dma_map_sg mapped (0: no data mapped). */
+  nents: number
+  /** Entries blk_rq_map_sg filled (what dma_unmap_sg wants back). */
+  orig_nents: number
+  /** PRP list pages from the pools: CPU and bus addresses, and the pool each came from. */
+  prp_cpu: CpuAddr[]
+  prp_dma: DmaAddr[]
+  prp_small: boolean
+  /** Completion status (status field >> 1) and DW0 result. */
+  status: number
+  result: number
+  aborted: boolean
+}
+
+/** The controller: `struct nvme_dev` (with what nvme_ctrl holds). */
+export interface NvmeDev {
+  pdev: PciDev
+  bar: IoAddr
+  dbs: IoAddr
+  cap: bigint
+  db_stride: number
+  q_depth: number
+  queues: NvmeQueue[]
+  /** Queues the controller has (admin included), and the I/O queues asked for. */
+  online_queues: number
+  nr_io_queues: number
+  nr_vecs: number
+  admin_tagset: BlkMqTagSet
+  tagset: BlkMqTagSet
+  admin_q: RequestQueue | null
+  disk: Gendisk | null
+  /** Identify results. */
+  mdts: number
+  vwc: boolean
+  nsze: number
+  lba_shift: number
+  max_hw_sectors: number
+  prp_page_pool: DmaPool | null
+  prp_small_pool: DmaPool | null
+  reset_work: WorkStruct
+  /** NVME_CTRL_* state, as in Linux: live, resetting, deleting, dead. */
+  state: 'new' | 'live' | 'resetting' | 'deleting' | 'dead'
+  instance: number
+  /** Scratch scatterlist type for tests that inspect mappings. */
+  last_sgl: Scatterlist | null
+}

@@ -1,0 +1,318 @@
+/**
+ * nvme's data path, as in drivers/nvme/host/pci.c: nvme_queue_rq (command setup, PRP building
+ * from the mapped scatterlist with list pages from a dma_pool, the SQ entry and the doorbell),
+ * nvme_irq / nvme_poll_cq (phase-tag completions with dma_rmb, one batched CQ head doorbell),
+ * nvme_pci_complete_rq (unmap, free the PRP lists, end the request) and nvme_timeout.
+ */
+import {
+  BLK_EH_DONE, BLK_EH_RESET_TIMER, BLK_STS_IOERR, BLK_STS_MEDIUM, BLK_STS_NOTSUPP, BLK_STS_OK, BLK_STS_RESOURCE,
+  BLK_STS_TARGET, GFP_ATOMIC, IRQ_HANDLED, IRQ_NONE, REQ_FUA, REQ_OP_DRV_IN,
+  REQ_OP_DRV_OUT, REQ_OP_FLUSH, REQ_OP_READ, REQ_OP_WRITE, REQ_OP_WRITE_ZEROES,
+  blk_mq_complete_request, blk_mq_end_request, blk_mq_request_completed, blk_mq_rq_to_pdu, blk_mq_start_request,
+  blk_mq_tag_to_rq, blk_rq_bytes, blk_rq_map_sg, blk_rq_payload_bytes, blk_rq_pos, dev_warn, dma_map_sg, dma_pool_alloc,
+  dma_pool_free, dma_rmb, dma_unmap_sg, lower_32_bits, mem_write64, ptr_add, readl, req_op, rq_dma_dir, schedule_work,
+  sg_dma_address, sg_dma_len, sg_next, spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore,
+  upper_32_bits, writel, defineStruct,
+  type BlkEhTimerReturn, type BlkMqHwCtx, type BlkMqQueueData, type Request, type Scatterlist, type blk_status_t,
+  type irqreturn_t,
+} from '../../kernel/index.js'
+import {
+  NVME_CSTS_CFS, NVME_CTRL_PAGE_SIZE, NVME_REG_CSTS, NVME_RW_FUA, NVME_SC_DNR, NVME_SC_INVALID_FIELD,
+  NVME_SC_INVALID_OPCODE, NVME_SC_LBA_RANGE, NVME_SC_MASK, NVME_SC_SUCCESS, nvme_cmd_flush, nvme_cmd_read,
+  nvme_cmd_write, nvme_cmd_write_zeroes, nvme_command, nvme_completion,
+} from './nvme_hw.js'
+import { NVME_SMALL_POOL_SIZE, type NvmeDev, type NvmeIod, type NvmeQueue } from './nvme_defs.js'
+
+/** A PRP list entry: a little-endian u64 bus address. */
+const nvme_prp = defineStruct('nvme_prp', { addr: 'u64' })
+
+/** A status to hand the block layer (nvme_error_status). */
+export function nvme_error_status(status: number): blk_status_t {
+  switch (status & NVME_SC_MASK) {
+    case NVME_SC_SUCCESS:
+      return BLK_STS_OK
+    case NVME_SC_LBA_RANGE:
+      return BLK_STS_TARGET
+    case NVME_SC_INVALID_OPCODE:
+    case NVME_SC_INVALID_FIELD:
+      return BLK_STS_NOTSUPP
+    case 0x280: // media errors: unrecovered read error
+    case 0x281:
+      return BLK_STS_MEDIUM
+    default:
+      return BLK_STS_IOERR
+  }
+}
+
+// ------------------------------------------------------------------------------ submission
+
+/**
+ * nvme_pci_setup_prps: PRP1 is the first (possibly offset) page; PRP2 the second page, or a PRP
+ * list when more than two pages, whose last entry chains to the next list page when one fills.
+ */
+export function nvme_setup_prps(dev: NvmeDev, iod: NvmeIod, sgl: Scatterlist, length: number): { prp1: number; prp2: number } | null {
+  const page = NVME_CTRL_PAGE_SIZE
+  let sg: Scatterlist | null = sgl
+  let dma_addr: number = sg_dma_address(sg)
+  let dma_len = sg_dma_len(sg)
+  const offset = dma_addr & (page - 1)
+  const prp1 = dma_addr
+  length -= page - offset
+  if (length <= 0) return { prp1, prp2: 0 }
+  dma_len -= page - offset
+  if (dma_len > 0) dma_addr += page - offset
+  else {
+    sg = sg_next(sg)!
+    dma_addr = sg_dma_address(sg)
+    dma_len = sg_dma_len(sg)
+  }
+  if (length <= page) return { prp1, prp2: dma_addr }
+  const nprps = Math.ceil(length / page)
+  const small = nprps <= NVME_SMALL_POOL_SIZE / 8
+  iod.prp_small = small
+  let list = dma_pool_alloc(small ? dev.prp_small_pool! : dev.prp_page_pool!, GFP_ATOMIC)
+  if (list === null) return null
+  iod.prp_cpu.push(list.cpu)
+  iod.prp_dma.push(list.dma)
+  const prp2 = list.dma
+  const per_page = page >> 3
+  let i = 0
+  for (;;) {
+    if (i === per_page) {
+      // The list page is full: its last entry becomes the pointer to the next list page.
+      const old = list
+      list = dma_pool_alloc(dev.prp_page_pool!, GFP_ATOMIC)
+      if (list === null) return null
+      iod.prp_cpu.push(list.cpu)
+      iod.prp_dma.push(list.dma)
+      const last = ptr_add(old.cpu, (i - 1) * 8)
+      mem_write64(list.cpu, 0, nvme_prp.at(last).addr)
+      mem_write64(last, 0, list.dma)
+      i = 1
+    }
+    mem_write64(list.cpu, i * 8, dma_addr)
+    i++
+    dma_len -= page
+    dma_addr += page
+    length -= page
+    if (length <= 0) break
+    if (dma_len > 0) continue
+    sg = sg_next(sg)!
+    dma_addr = sg_dma_address(sg)
+    dma_len = sg_dma_len(sg)
+  }
+  return { prp1, prp2 }
+}
+
+/** Frees a request's PRP lists and unmaps its data (nvme_unmap_data). */
+export function nvme_unmap_data(dev: NvmeDev, rq: Request): void {
+  const iod = blk_mq_rq_to_pdu<NvmeIod>(rq)
+  for (let i = 0; i < iod.prp_cpu.length; i++) {
+    const pool = i === 0 && iod.prp_small ? dev.prp_small_pool! : dev.prp_page_pool!
+    dma_pool_free(pool, iod.prp_cpu[i]!, iod.prp_dma[i]!)
+  }
+  iod.prp_cpu.length = 0
+  iod.prp_dma.length = 0
+  if (iod.nents > 0) dma_unmap_sg(dev.pdev.dev, iod.sgt.sgl!, iod.orig_nents, rq_dma_dir(rq))
+  iod.nents = 0
+  iod.orig_nents = 0
+}
+
+/** nvme_map_data: the request's segments, DMA-mapped, as PRPs; null on failure. */
+function nvme_map_data(dev: NvmeDev, rq: Request, iod: NvmeIod): { prp1: number; prp2: number } | null {
+  iod.orig_nents = blk_rq_map_sg(rq, iod.sgt.sgl!)
+  if (iod.orig_nents === 0) return null
+  iod.nents = dma_map_sg(dev.pdev.dev, iod.sgt.sgl!, iod.orig_nents, rq_dma_dir(rq))
+  if (iod.nents === 0) {
+    iod.orig_nents = 0
+    return null
+  }
+  const prps = nvme_setup_prps(dev, iod, iod.sgt.sgl!, blk_rq_payload_bytes(rq))
+  if (prps === null) nvme_unmap_data(dev, rq)
+  return prps
+}
+
+/** nvme_sq_copy_cmd + nvme_write_sq_db: the entry at sq_tail, then (if asked) the doorbell. */
+function nvme_write_sqe(nvmeq: NvmeQueue, rq: Request, iod: NvmeIod, prp1: number, prp2: number, write_sq: boolean): void {
+  const c = nvme_command.at(nvmeq.sq_cmds, nvmeq.sq_tail)
+  const cmd = iod.cmd!
+  c.opcode = cmd.opcode
+  c.flags = cmd.flags
+  c.command_id = rq.tag
+  c.nsid = cmd.nsid
+  c.cdw2 = 0
+  c.cdw3 = 0
+  c.metadata = 0n
+  c.prp1 = BigInt(prp1)
+  c.prp2 = BigInt(prp2)
+  c.cdw10 = cmd.cdw10
+  c.cdw11 = cmd.cdw11
+  c.cdw12 = cmd.cdw12
+  c.cdw13 = cmd.cdw13
+  c.cdw14 = cmd.cdw14
+  c.cdw15 = cmd.cdw15
+  if (++nvmeq.sq_tail === nvmeq.q_depth) nvmeq.sq_tail = 0
+  if (write_sq) nvme_write_sq_db(nvmeq)
+}
+
+/** Rings the SQ tail doorbell if the tail moved; the non-relaxed writel orders the entries before it. */
+export function nvme_write_sq_db(nvmeq: NvmeQueue): void {
+  if (nvmeq.sq_tail === nvmeq.last_sq_tail) return
+  writel(nvmeq.sq_tail, nvmeq.q_db)
+  nvmeq.last_sq_tail = nvmeq.sq_tail
+}
+
+/** nvme_setup_cmd for block I/O: read, write (FUA), flush, write zeroes. */
+function nvme_setup_cmd(dev: NvmeDev, rq: Request, iod: NvmeIod): blk_status_t {
+  const op = req_op(rq)
+  if (op === REQ_OP_DRV_IN || op === REQ_OP_DRV_OUT) return iod.cmd === null ? BLK_STS_IOERR : BLK_STS_OK
+  iod.cmd = { opcode: 0, flags: 0, nsid: 1, cdw10: 0, cdw11: 0, cdw12: 0, cdw13: 0, cdw14: 0, cdw15: 0 }
+  const c = iod.cmd
+  if (op === REQ_OP_FLUSH) {
+    c.opcode = nvme_cmd_flush
+    return BLK_STS_OK
+  }
+  if (op !== REQ_OP_READ && op !== REQ_OP_WRITE && op !== REQ_OP_WRITE_ZEROES) return BLK_STS_NOTSUPP
+  const slba = Math.floor(blk_rq_pos(rq) / (1 << (dev.lba_shift - 9)))
+  const nlb = (blk_rq_bytes(rq) >> dev.lba_shift) - 1
+  c.opcode = op === REQ_OP_READ ? nvme_cmd_read : op === REQ_OP_WRITE ? nvme_cmd_write : nvme_cmd_write_zeroes
+  c.cdw10 = lower_32_bits(slba)
+  c.cdw11 = upper_32_bits(slba)
+  c.cdw12 = nlb | ((rq.cmd_flags & REQ_FUA) !== 0 ? NVME_RW_FUA << 16 : 0)
+  return BLK_STS_OK
+}
+
+/** nvme_queue_rq: atomic context. */
+export function nvme_queue_rq(hctx: BlkMqHwCtx, bd: BlkMqQueueData): blk_status_t {
+  const nvmeq = hctx.driver_data as NvmeQueue
+  const dev = nvmeq.dev
+  const rq = bd.rq
+  const iod = blk_mq_rq_to_pdu<NvmeIod>(rq)
+  if (!nvmeq.enabled) return BLK_STS_IOERR
+  iod.status = 0
+  iod.result = 0
+  iod.aborted = false
+  const st = nvme_setup_cmd(dev, rq, iod)
+  if (st !== BLK_STS_OK) return st
+  let prp1 = iod.cmd!.prp1 ?? 0
+  let prp2 = 0
+  if (blk_rq_payload_bytes(rq) > 0) {
+    const prps = nvme_map_data(dev, rq, iod)
+    if (prps === null) return BLK_STS_RESOURCE
+    prp1 = prps.prp1
+    prp2 = prps.prp2
+  }
+  blk_mq_start_request(rq)
+  spin_lock(nvmeq.sq_lock)
+  nvme_write_sqe(nvmeq, rq, iod, prp1, prp2, bd.last)
+  spin_unlock(nvmeq.sq_lock)
+  return BLK_STS_OK
+}
+
+/** nvme_commit_rqs: rings the doorbell for a batch that ended early. */
+export function nvme_commit_rqs(hctx: BlkMqHwCtx): void {
+  const nvmeq = hctx.driver_data as NvmeQueue
+  spin_lock(nvmeq.sq_lock)
+  nvme_write_sq_db(nvmeq)
+  spin_unlock(nvmeq.sq_lock)
+}
+
+// ------------------------------------------------------------------------------ completion
+
+/** nvme_cqe_pending: the entry at cq_head carries the phase this lap expects. */
+function nvme_cqe_pending(nvmeq: NvmeQueue): boolean {
+  return (nvme_completion.at(nvmeq.cqes, nvmeq.cq_head).status & 1) === nvmeq.cq_phase
+}
+
+/** nvme_handle_cqe: finds the request by command id and completes it. */
+function nvme_handle_cqe(nvmeq: NvmeQueue, idx: number): void {
+  const cqe = nvme_completion.at(nvmeq.cqes, idx)
+  const command_id = cqe.command_id
+  const status = cqe.status >> 1
+  const result = cqe.result
+  const dev = nvmeq.dev
+  const set = nvmeq.qid === 0 ? dev.admin_tagset : dev.tagset
+  const rq = blk_mq_tag_to_rq(set.tags![nvmeq.tags_index]!, command_id)
+  if (rq === null) {
+    dev_warn(dev.pdev.dev, 'invalid id %d completed on queue %d', command_id, nvmeq.qid)
+    return
+  }
+  const iod = blk_mq_rq_to_pdu<NvmeIod>(rq)
+  iod.status = status
+  iod.result = result
+  blk_mq_complete_request(rq)
+}
+
+/** nvme_poll_cq: consumes every pending entry; one CQ head doorbell for the batch. */
+export function nvme_poll_cq(nvmeq: NvmeQueue): number {
+  let found = 0
+  while (nvme_cqe_pending(nvmeq)) {
+    found++
+    // Read the rest of the entry only after its phase says it is new.
+    dma_rmb()
+    nvme_handle_cqe(nvmeq, nvmeq.cq_head)
+    if (++nvmeq.cq_head === nvmeq.q_depth) {
+      nvmeq.cq_head = 0
+      nvmeq.cq_phase ^= 1
+    }
+  }
+  if (found > 0) writel(nvmeq.cq_head, nvmeq.cq_db)
+  return found
+}
+
+/** nvme_irq: one vector per completion queue (or every queue on a shared INTx/single vector). */
+export function nvme_irq(_irq: number, data: unknown): irqreturn_t {
+  return nvme_poll_cq(data as NvmeQueue) > 0 ? IRQ_HANDLED : IRQ_NONE
+}
+
+/** nvme_pci_complete_rq: the BLOCK softirq. */
+export function nvme_pci_complete_rq(rq: Request): void {
+  const dev = (rq.mq_hctx.driver_data as NvmeQueue).dev
+  const iod = blk_mq_rq_to_pdu<NvmeIod>(rq)
+  nvme_unmap_data(dev, rq)
+  if (iod.status !== 0 && (iod.status & NVME_SC_DNR) === 0 && (iod.status & NVME_SC_MASK) !== NVME_SC_LBA_RANGE) {
+    dev_warn(dev.pdev.dev, 'I/O tag %d failed: status 0x%x', rq.tag, iod.status)
+  }
+  blk_mq_end_request(rq, nvme_error_status(iod.status))
+}
+
+/**
+ * nvme_timeout (process context, kblockd): a fatal controller or a dead admin queue means a reset;
+ * a missed interrupt is found by polling the CQ; else the command gets one more timeout, then the
+ * controller is reset (the mini-NVMe has no Abort: Linux falls back to a reset when the abort fails).
+ */
+export function nvme_timeout(rq: Request): BlkEhTimerReturn {
+  const nvmeq = rq.mq_hctx.driver_data as NvmeQueue
+  const dev = nvmeq.dev
+  const iod = blk_mq_rq_to_pdu<NvmeIod>(rq)
+  const csts = readl(ptr_add(dev.bar, NVME_REG_CSTS))
+  if ((csts & NVME_CSTS_CFS) !== 0) {
+    dev_warn(dev.pdev.dev, 'controller is down (CSTS 0x%x); will reset', csts)
+    nvme_schedule_reset(dev)
+    return BLK_EH_DONE
+  }
+  // Did we miss an interrupt?
+  const flags = spin_lock_irqsave(nvmeq.sq_lock)
+  nvme_poll_cq(nvmeq)
+  spin_unlock_irqrestore(nvmeq.sq_lock, flags)
+  if (blk_mq_request_completed(rq)) {
+    dev_warn(dev.pdev.dev, 'I/O tag %d QID %d timeout, completion polled', rq.tag, nvmeq.qid)
+    return BLK_EH_DONE
+  }
+  if (nvmeq.qid === 0 || iod.aborted) {
+    dev_warn(dev.pdev.dev, 'I/O tag %d QID %d timeout, reset controller', rq.tag, nvmeq.qid)
+    nvme_schedule_reset(dev)
+    return BLK_EH_DONE
+  }
+  iod.aborted = true
+  dev_warn(dev.pdev.dev, 'I/O tag %d QID %d timeout, aborting', rq.tag, nvmeq.qid)
+  return BLK_EH_RESET_TIMER
+}
+
+/** Schedules the controller reset (nvme_reset_ctrl), once. */
+export function nvme_schedule_reset(dev: NvmeDev): void {
+  if (dev.state !== 'live') return
+  dev.state = 'resetting'
+  schedule_work(dev.reset_work)
+}
+
