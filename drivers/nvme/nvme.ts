@@ -59,8 +59,6 @@ export interface NvmeParams {
   readonly mq_ops?: Partial<BlkMqOps>
 }
 
-let nvme_instances = 0
-
 function empty_cmd(opcode: number): NvmeCmd {
   return { opcode, flags: 0, nsid: 0, cdw10: 0, cdw11: 0, cdw12: 0, cdw13: 0, cdw14: 0, cdw15: 0 }
 }
@@ -386,7 +384,7 @@ function nvme_alloc_disk(dev: NvmeDev, params: NvmeParams): number {
 }
 
 /** nvme_probe + nvme_reset_work's first run. */
-async function nvme_probe(pdev: PciDev, _id: PciDeviceId, params: NvmeParams): Promise<number> {
+async function nvme_probe(pdev: PciDev, _id: PciDeviceId, params: NvmeParams, ida: { next: number }): Promise<number> {
   let rc = pcim_enable_device(pdev)
   if (rc !== 0) return rc
   rc = pcim_iomap_regions(pdev, 1 << 0, NVME_DRV_NAME)
@@ -403,7 +401,7 @@ async function nvme_probe(pdev: PciDev, _id: PciDeviceId, params: NvmeParams): P
     admin_tagset: { ops: nvme_admin_mq_ops, nr_hw_queues: 1, queue_depth: NVME_AQ_DEPTH - 1, timeout: NVME_ADMIN_TIMEOUT_JIFFIES },
     tagset: { ops: nvme_admin_mq_ops, nr_hw_queues: 1, queue_depth: 1 },
     admin_q: null, disk: null, mdts: 0, vwc: false, nsze: 0, lba_shift: 9, max_hw_sectors: 0,
-    prp_page_pool: null, prp_small_pool: null, reset_work: null as never, state: 'new', instance: nvme_instances++, last_sgl: null,
+    prp_page_pool: null, prp_small_pool: null, reset_work: null as never, state: 'new', instance: ida.next++, last_sgl: null,
   }
   dev.admin_tagset.driver_data = dev
   dev.reset_work = INIT_WORK(null, () => nvme_reset_work(dev, params))
@@ -540,13 +538,16 @@ export const nvme_id_table: readonly PciDeviceId[] = [{ vendor: NVME_VENDOR_ID, 
 
 /** An nvme driver with the given parameters (a fresh object: one per system or per variant). */
 export function nvme_make_driver(params: NvmeParams = {}, name = NVME_DRV_NAME): PciDriver {
+  // Controller instances (nvme0, nvme1, ...) are numbered per driver object, as per loaded module:
+  // register a fresh driver in each system so that names do not depend on other systems.
+  const ida = { next: 0 }
   return {
     name,
     id_table: nvme_id_table,
-    probe: (pdev, id) => nvme_probe(pdev, id, params),
+    probe: (pdev, id) => nvme_probe(pdev, id, params, ida),
     remove: nvme_remove,
   }
 }
 
-/** The reference driver. */
+/** The reference driver (one system; use nvme_make_driver() for each of several systems). */
 export const nvme_driver: PciDriver = nvme_make_driver()

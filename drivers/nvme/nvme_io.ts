@@ -6,9 +6,9 @@
  */
 import {
   BLK_EH_DONE, BLK_EH_RESET_TIMER, BLK_STS_IOERR, BLK_STS_MEDIUM, BLK_STS_NOTSUPP, BLK_STS_OK, BLK_STS_RESOURCE,
-  BLK_STS_TARGET, GFP_ATOMIC, IRQ_HANDLED, IRQ_NONE, REQ_FUA, REQ_OP_DRV_IN,
+  BLK_STS_TARGET, GFP_ATOMIC, MQ_RQ_IN_FLIGHT, IRQ_HANDLED, IRQ_NONE, REQ_FUA, REQ_OP_DRV_IN,
   REQ_OP_DRV_OUT, REQ_OP_FLUSH, REQ_OP_READ, REQ_OP_WRITE, REQ_OP_WRITE_ZEROES,
-  blk_mq_complete_request, blk_mq_end_request, blk_mq_request_completed, blk_mq_rq_to_pdu, blk_mq_start_request,
+  blk_mq_complete_request, blk_mq_end_request, blk_mq_rq_state, blk_mq_rq_to_pdu, blk_mq_start_request,
   blk_mq_tag_to_rq, blk_rq_bytes, blk_rq_map_sg, blk_rq_payload_bytes, blk_rq_pos, dev_warn, dma_map_sg, dma_pool_alloc,
   dma_pool_free, dma_rmb, dma_unmap_sg, lower_32_bits, mem_write64, ptr_add, readl, req_op, rq_dma_dir, schedule_work,
   sg_dma_address, sg_dma_len, sg_next, spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore,
@@ -295,7 +295,8 @@ export function nvme_timeout(rq: Request): BlkEhTimerReturn {
   const flags = spin_lock_irqsave(nvmeq.sq_lock)
   nvme_poll_cq(nvmeq)
   spin_unlock_irqrestore(nvmeq.sq_lock, flags)
-  if (blk_mq_request_completed(rq)) {
+  // Completed (or even ended, if its softirq ran since): no longer in flight.
+  if (blk_mq_rq_state(rq) !== MQ_RQ_IN_FLIGHT) {
     dev_warn(dev.pdev.dev, 'I/O tag %d QID %d timeout, completion polled', rq.tag, nvmeq.qid)
     return BLK_EH_DONE
   }
