@@ -8,11 +8,13 @@ import type { BenchResult } from './harness.js'
 import { run as dma } from './dma.bench.js'
 import { run as sched } from './sched.bench.js'
 import { run as nic } from './nic.bench.js'
+import { run as nvme } from './nvme.bench.js'
 
 const modules: [string, () => Promise<BenchResult[]>][] = [
   ['dma', dma],
   ['sched', sched],
   ['nic', nic],
+  ['nvme', nvme],
 ]
 
 const file = fileURLToPath(new URL('./results.json', import.meta.url))
