@@ -131,6 +131,8 @@ export class HdaStream {
   #reported = 0
   readonly #entryReported = new Uint8Array(H.HDA_BDL_MAX_ENTRIES)
   readonly #buf: Uint8Array
+  /** The last view of #buf handed out (bursts usually have one length: no view per burst). */
+  #view = new Uint8Array(0)
   readonly #pos = new Uint8Array(4)
   readonly #posView = new DataView(this.#pos.buffer)
   readonly #read = (bus: number, b: Uint8Array, off: number, len: number): MemTxResult => this.#host.dmaRead(bus, b, off, len)
@@ -660,7 +662,8 @@ export class HdaStream {
   #transfer(done: number): boolean {
     const host = this.#host
     const fmt = this.#format!
-    const view = this.#buf.subarray(0, done)
+    if (this.#view.length !== done) this.#view = this.#buf.subarray(0, done)
+    const view = this.#view
     const routed = !this.#bLost && this.#routed(fmt)
     if (!routed) this.#stats.silentBytes += done
     if (this.output) {
