@@ -1,0 +1,172 @@
+/**
+ * docs/drivers/nvme.md, the walkthrough of the nvme driver, says what the driver and its example do.
+ *
+ * - it quotes every docs/examples/nvme-*.ts file verbatim, and nothing else, and shows what
+ *   `npx tsx docs/examples/run-nvme.ts <example>` prints (run in a child process, as a reader would);
+ * - the example's story (a lost interrupt polled, then aborting, reset controller, the write resent,
+ *   the data read back, no report) holds on every architecture, several seeds, swiotlb=force and
+ *   IOMMU off, not only on the platform shown;
+ * - every driver excerpt (`<!-- driver: drivers/nvme/... -->`) is in that file as quoted, every
+ *   `nvme_*` name it mentions in code exists in the driver or is one of Linux's (listed below),
+ *   every relative link resolves, and the queue picture is well-formed SVG;
+ * - README.md and the datasheet link to it.
+ */
+
+import { execFile } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { promisify } from 'node:util'
+import { describe, expect, it } from 'vitest'
+import type { BootOptions } from '../../kernel/index.js'
+import { ARCHES } from '../helpers/matrix.js'
+import * as timeout from '../../docs/examples/nvme-timeout.js'
+
+const root = new URL('../../', import.meta.url)
+const read = (path: string) => readFileSync(new URL(path, root), 'utf8')
+const DOC = 'docs/drivers/nvme.md'
+const markdown = read(DOC)
+/** Linux names the page mentions that the driver has no function or comment for. */
+const LINUX_ONLY: readonly string[] = ['nvme_dev_disable', 'nvme_ns', 'nvme_poll_irqdisable']
+const exampleFiles = readdirSync(new URL('docs/examples/', root)).filter((f) => f.startsWith('nvme-') && f.endsWith('.ts'))
+
+/** The ```ts blocks following each `<!-- tag: path -->` marker. */
+function quoted(tag: string): Map<string, string[]> {
+  const out = new Map<string, string[]>()
+  for (const m of markdown.matchAll(new RegExp(`<!-- ${tag}: (\\S+) -->\\s*\\n\`\`\`ts\\n([\\s\\S]*?)\\n\`\`\`\\n`, 'g'))) {
+    out.set(m[1]!, [...(out.get(m[1]!) ?? []), m[2]!])
+  }
+  return out
+}
+
+describe('docs/drivers/nvme.md quotes its examples verbatim', () => {
+  const examples = quoted('example')
+
+  it('has nvme examples', () => expect(exampleFiles.length).toBeGreaterThan(0))
+
+  it.each(exampleFiles)('quotes docs/examples/%s', (file) => {
+    const quotes = examples.get(`docs/examples/${file}`)
+    expect(quotes, `no <!-- example: docs/examples/${file} --> block`).toBeDefined()
+    for (const q of quotes!) expect(q).toBe(read(`docs/examples/${file}`).trimEnd())
+  })
+
+  it('quotes nothing that is not an example file', () => {
+    for (const path of examples.keys()) expect(exampleFiles).toContain(path.replace('docs/examples/', ''))
+  })
+})
+
+/** The `$ npx tsx docs/examples/run-nvme.ts ...` blocks: the arguments and the output shown. */
+const shown = [...markdown.matchAll(/```text\n\$ npx tsx docs\/examples\/run-nvme\.ts ([^\n]*)\n([\s\S]*?)\n```\n/g)].map((m) => ({
+  command: m[1]!,
+  output: m[2]!,
+}))
+const argv = (command: string) => [...command.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!)
+
+describe('docs/drivers/nvme.md shows what the examples print', () => {
+  it('shows the output of every example', () => {
+    expect([...new Set(shown.map((s) => argv(s.command)[0]))].sort()).toEqual(exampleFiles.map((f) => f.replace(/\.ts$/, '')).sort())
+  })
+
+  it.each(shown.map((s) => [s.command, s.output] as const))('npx tsx docs/examples/run-nvme.ts %s', async (command, output) => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'docs/examples/run-nvme.ts', ...argv(command)], {
+      cwd: root,
+      env: { ...process.env, DMALAB_LOG: 'silent' },
+    })
+    expect(stdout.trimEnd()).toBe(output)
+  })
+})
+
+describe('the timeout example holds on every platform', () => {
+  const platforms: (BootOptions & { label: string })[] = [
+    ...ARCHES.flatMap((arch) => [1, 2].map((seed) => ({ arch, seed, label: `${arch} seed=${seed}` }))),
+    { arch: 'arm64', swiotlb: 'force', seed: 3, label: 'arm64 swiotlb=force seed=3' },
+    { arch: 'x86_64', iommu: 'off', seed: 3, label: 'x86_64 iommu=off seed=3' },
+    { arch: 'riscv64', swiotlb: 'force', iommu: 'off', seed: 4, label: 'riscv64 swiotlb=force iommu=off seed=4' },
+  ]
+
+  it.each(platforms)('$label', async ({ label: _label, ...options }) => {
+    const { lines, reports } = await timeout.run(options)
+    expect(reports).toEqual([])
+    const at = (re: RegExp) => lines.filter((l) => re.test(l)).map((l) => Math.floor(Number(l.slice(1, 13))))
+    // One timeout period (30 s) each: polled at 30 s, aborting at 60 s, reset at 90 s.
+    expect(at(/ I\/O tag \d+ QID 1 timeout, completion polled$/)).toEqual([30])
+    expect(at(/ I\/O tag \d+ QID 1 timeout, aborting$/)).toEqual([60])
+    expect(at(/ I\/O tag \d+ QID 1 timeout, reset controller$/)).toEqual([90])
+    expect(at(/ resetting controller$/)).toEqual([90])
+    expect(lines.filter((l) => l.startsWith('---'))).toEqual([
+      '--- lost interrupt: read back identical; controller resets: 0',
+      '--- the write took 60.0 s; controller resets: 1',
+      '--- read back 8192 bytes: identical',
+      '--- timeouts counted by the block layer: 3',
+    ])
+  })
+})
+
+/** The lines of a driver excerpt, `// ...` lines marking gaps, each piece dedented. */
+function pieces(excerpt: string): string[][] {
+  const out: string[][] = [[]]
+  for (const line of excerpt.split('\n')) {
+    if (line.trim() === '// ...') out.push([])
+    else out.at(-1)!.push(line)
+  }
+  return out.filter((p) => p.length > 0)
+}
+
+function dedent(lines: readonly string[]): string[] {
+  const indent = Math.min(...lines.filter((l) => l.trim() !== '').map((l) => /^ */.exec(l)![0].length))
+  return lines.map((l) => l.slice(indent).trimEnd())
+}
+
+/** Where the piece is in the file's lines (its lines, dedented together, equal), from `from` on; -1 if not. */
+function find(file: readonly string[], piece: readonly string[], from: number): number {
+  const want = dedent(piece).join('\n')
+  for (let at = from; at + piece.length <= file.length; at++) {
+    if (file[at]!.trim() !== piece[0]!.trim()) continue
+    if (dedent(file.slice(at, at + piece.length)).join('\n') === want) return at
+  }
+  return -1
+}
+
+describe('docs/drivers/nvme.md quotes the driver as it is', () => {
+  const excerpts = [...quoted('driver')].flatMap(([path, blocks]) => blocks.map((b, n) => ({ path, block: b, n })))
+
+  it('has driver excerpts, all from drivers/nvme/', () => {
+    expect(excerpts.length).toBeGreaterThan(10)
+    for (const e of excerpts) expect(e.path).toMatch(/^drivers\/nvme\/nvme[a-z_]*\.ts$/)
+  })
+
+  it.each(excerpts.map((e) => [`${e.path} #${e.n + 1}`, e] as const))('%s', (_name, e) => {
+    const file = read(e.path).split('\n')
+    let from = 0
+    for (const piece of pieces(e.block)) {
+      const at = find(file, piece, from)
+      expect(at, `not in ${e.path}:\n${piece.join('\n')}`).toBeGreaterThanOrEqual(0)
+      from = at + piece.length
+    }
+  })
+
+  it('every nvme_* name it mentions exists in the driver', () => {
+    const source = ['nvme.ts', 'nvme_io.ts', 'nvme_defs.ts', 'nvme_hw.ts'].map((f) => read(`drivers/nvme/${f}`)).join('\n')
+    const names = new Set([...markdown.matchAll(/`[^`\n]*`/g)].flatMap((m) => [...m[0].matchAll(/\bnvme_[a-z_0-9]+/g)].map((n) => n[0])))
+    expect(names.size).toBeGreaterThan(20)
+    for (const name of names) if (!LINUX_ONLY.includes(name)) expect(source, name).toMatch(new RegExp(`\\b${name}\\b`))
+  })
+})
+
+describe('docs/drivers/nvme.md links', () => {
+  const links = [...markdown.matchAll(/\]\(([^)#\s]+)(#[^)\s]*)?\)/g)].map((m) => m[1]!).filter((l) => !/^[a-z]+:/.test(l))
+
+  it.each(links)('%s resolves', (link) => {
+    expect(existsSync(new URL(link, new URL(DOC, root)))).toBe(true)
+  })
+
+  it('the queue picture is well-formed SVG', () => {
+    const svg = read('docs/drivers/nvme-queues.svg')
+    expect(svg).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*>/)
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true)
+    expect(markdown).toContain('](nvme-queues.svg)')
+  })
+
+  it('README.md and the datasheet link to it', () => {
+    expect(read('README.md')).toContain('(docs/drivers/nvme.md)')
+    expect(read('docs/devices/nvme.md')).toContain('(../drivers/nvme.md)')
+  })
+})
