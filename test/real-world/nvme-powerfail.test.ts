@@ -1,7 +1,7 @@
 /**
  * Real-world check: power failures under the NVMe reference driver (see powerfail.ts for the
  * workload, the crash points and the model). Each campaign runs POWERFAIL_POINTS seeded crash
- * points (default 100 here; `npm run soak:nvme-powerfail` runs 1,000 per campaign) and asserts
+ * points (default 500: 1,000 over the two campaigns; `npm run soak:nvme-powerfail` runs 5,000 per campaign) and asserts
  * that no write that had to survive — completed with FUA, or completed before a flush that
  * completed — was lost, that no block holds torn, misdirected or foreign data, that the driver
  * reads back what the medium holds, and that nothing is reported before a crash.
@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest'
 import { runCampaign, type CampaignOptions } from './powerfail.js'
 
-const POINTS = Number(process.env['POWERFAIL_POINTS'] ?? 100)
+const POINTS = Number(process.env['POWERFAIL_POINTS'] ?? 500)
 const CAMPAIGNS: { name: string; opts: Omit<CampaignOptions, 'points'> }[] = [
   { name: 'arm64, IOMMU strict, 64 MiB cache', opts: { boot: { arch: 'arm64', iommu: 'strict', swiotlb: 'auto' }, seed: 1001 } },
   { name: 'x86_64, IOMMU off, swiotlb force, 16 KiB cache (writes back on its own)', opts: { boot: { arch: 'x86_64', iommu: 'off', swiotlb: 'force' }, seed: 2002, cacheBytes: 16 << 10 } },
