@@ -132,7 +132,7 @@ export class HdaStream {
   readonly #entryReported = new Uint8Array(H.HDA_BDL_MAX_ENTRIES)
   readonly #buf: Uint8Array
   /** The last view of #buf handed out (bursts usually have one length: no view per burst). */
-  #view = new Uint8Array(0)
+  #view: Uint8Array = new Uint8Array(0)
   readonly #pos = new Uint8Array(4)
   readonly #posView = new DataView(this.#pos.buffer)
   readonly #read = (bus: number, b: Uint8Array, off: number, len: number): MemTxResult => this.#host.dmaRead(bus, b, off, len)
