@@ -144,6 +144,35 @@ describe('mini-HDA quirks', () => {
     expect(h.errors).toHaveLength(1)
   })
 
+  it('strict: an entry edited to length 0 while running halts the stream with DESE when the engine reaches it', () => {
+    const { h, t0 } = playback()
+    const entries = periodsBdl(BUF_OUT, 8, PERIOD)
+    entries[2] = { addr: BUF_OUT + 2 * PERIOD, len: 0, ioc: true }
+    fill(h.m, BDL_OUT, bdlBytes(entries))
+    h.runUntil(t0 + 30 * MS)
+    expect(sts(h) & HDA_SD_STS_DESE).toBe(HDA_SD_STS_DESE)
+    expect(h.dev.output.halted).toBe('BDL entry 2 has length 0')
+    expect(h.errors.map((e) => e.message)).toEqual([
+      'OSD0: BDL entry 2 changed while RUN = 1 (address 0x40100f00 length 0x780 IOC → address 0x40100f00 length 0x0 IOC): the BDL must not be modified while the stream runs; the controller uses what it reads',
+      'OSD0: BDL entry 2 has length 0',
+    ])
+    expect(h.sink.length).toBe(2 * PERIOD)
+    expect(h.dev.dumpStreams()).toContain('  halted: BDL entry 2 has length 0; entry 2 +0x0, lap 0, 3840 bytes since reset')
+  })
+
+  it('strict: a stream reprogrammed while stopped (CBL changed) starts again at entry 0 instead of resuming', () => {
+    const { h, data, t0 } = playback()
+    h.runUntil(t0 + 15 * MS)
+    h.stop(h.dev.output)
+    h.w32(OSD + 0x08, 4 * PERIOD) // CBL
+    h.w16(OSD + 0x0c, 3) // LVI
+    h.start(h.dev.output)
+    expect(lpib(h)).toBe(0)
+    h.runFor(10 * MS)
+    expect(h.sink.bytes.subarray(PERIOD + 960)).toEqual(data.subarray(0, PERIOD))
+    expect(h.errors).toEqual([])
+  })
+
   it('lenient (QEMU): the BDL read at RUN is all the controller uses: the same edit has no effect', () => {
     const { h, data, t0 } = playback({ strict: false, stallOnBcis: false })
     const ALT = BUF_OUT + 0x10_000
