@@ -68,7 +68,7 @@ export interface FioOptions {
   /** Jobs (process tasks) running at once (default 1). */
   numjobs?: number
   /** The submission context of each job (default: job j uses j modulo the number of hw queues). */
-  queues?: number[]
+  queues?: readonly number[]
   /** Bytes of the disk the run uses, from `offset` (default: the rest of the disk). */
   size?: number
   /** Where the region starts, bytes (default 0). */
