@@ -222,20 +222,15 @@ export class HdaController extends PciFunction {
   }
 
   protected barWrite(_bar: number, off: number, size: 1 | 2 | 4, value: number): void {
-    const strictReset = this.strict && this.#crst !== 'ready'
+    const exact = off < DECODE_END ? this.#fields[off] : undefined
+    if (exact !== undefined && exact.off === off && exact.size === size) {
+      this.#writeField(exact, value >>> 0, size === 4 ? 0xffff_ffff : 2 ** (8 * size) - 1, value)
+      return
+    }
     let last: Field | undefined
     let v = 0
     let mask = 0
     let unknown = -1
-    const flush = (): void => {
-      if (last === undefined) return
-      const f = last
-      if (f.write === null) {
-        if (f.quiet !== true) this.#guest(`write of ${hex(value)} to read-only register ${f.name} (${hex(f.off)}): ignored`, { register: f.name, value })
-      } else if (strictReset && f.inReset !== true) {
-        this.#guest(`write of ${hex(value)} to ${f.name} while the controller is in reset (GCTL.CRST reads 0): ignored`, { register: f.name, value })
-      } else f.write(v >>> 0, mask >>> 0)
-    }
     for (let i = 0; i < size; i++) {
       const f = off + i < DECODE_END ? this.#fields[off + i] : undefined
       if (f === undefined) {
@@ -243,7 +238,7 @@ export class HdaController extends PciFunction {
         continue
       }
       if (f !== last) {
-        flush()
+        if (last !== undefined) this.#writeField(last, v >>> 0, mask >>> 0, value)
         last = f
         v = mask = 0
       }
@@ -251,11 +246,22 @@ export class HdaController extends PciFunction {
       v = (v | (((value >>> (8 * i)) & 0xff) << lane)) >>> 0
       mask = (mask | (0xff << lane)) >>> 0
     }
-    flush()
+    if (last !== undefined) this.#writeField(last, v >>> 0, mask >>> 0, value)
     if (unknown >= 0) this.#unimplemented(unknown, true, value)
   }
 
+  /** The bytes of one register an access wrote (`value`: the whole access, for messages). */
+  #writeField(f: Field, v: number, mask: number, value: number): void {
+    if (f.write === null) {
+      if (f.quiet !== true) this.#guest(`write of ${hex(value)} to read-only register ${f.name} (${hex(f.off)}): ignored`, { register: f.name, value })
+    } else if (this.strict && this.#crst !== 'ready' && f.inReset !== true) {
+      this.#guest(`write of ${hex(value)} to ${f.name} while the controller is in reset (GCTL.CRST reads 0): ignored`, { register: f.name, value })
+    } else f.write(v, mask)
+  }
+
   #readAccess(off: number, size: number, report: boolean): number {
+    const exact = off < DECODE_END ? this.#fields[off] : undefined
+    if (exact !== undefined && exact.off === off && exact.size === size) return exact.read() >>> 0
     let v = 0
     let last: Field | undefined
     let lastValue = 0
