@@ -273,3 +273,7 @@ export * from './net/index.js'
 // The block subsystem (kernel/block/, docs/block.md): tag sets, gendisks, blk-mq requests and
 // queues, bios, and the harness's block user space (blockUser) with its fio-like workload generator.
 export * from './block/index.js'
+
+// The sound subsystem (kernel/sound/, docs/sound.md): cards, PCM devices and substreams, snd_pcm_ops,
+// hw constraints, buffer memory, snd_pcm_period_elapsed, and the harness's ALSA client (pcmUser).
+export * from './sound/index.js'
