@@ -29,7 +29,8 @@ import {
   mem_read64, mem_read8, memset, msecs_to_jiffies, msleep, pci_alloc_irq_vectors, pci_free_irq_vectors, pci_get_drvdata,
   pci_irq_vector, pci_set_drvdata, pci_set_master, pcim_enable_device, pcim_iomap_regions, pcim_iomap_table, ptr_add,
   put_disk, readl, request_irq, set_capacity, sg_alloc_table, spin_lock_init, synchronize_irq, writel,
-  type BlkMqOps, type BlkMqTagSet, type DmaAddr, type PciDev, type PciDeviceId, type PciDriver, type Request,
+  type BlkMqOps, type BlkMqTagSet, type DmaAddr, type IoAddr, type PciDev, type PciDeviceId, type PciDriver, type Request,
+  type RequestQueue,
 } from '../../kernel/index.js'
 import {
   NVME_CAP_MQES, NVME_CAP_STRIDE, NVME_CAP_TIMEOUT, NVME_CC_AMS_RR, NVME_CC_CSS_NVM, NVME_CC_ENABLE, NVME_CC_IOCQES,
@@ -41,9 +42,12 @@ import {
 } from './nvme_hw.js'
 import {
   NVME_ADMIN_TIMEOUT_JIFFIES, NVME_AQ_DEPTH, NVME_DRV_NAME, NVME_IO_QUEUE_DEPTH, NVME_IO_TIMEOUT_JIFFIES, NVME_MAX_SEGS,
-  NVME_SMALL_POOL_SIZE, type NvmeCmd, type NvmeDev, type NvmeIod, type NvmeQueue,
+  NVME_SMALL_POOL_SIZE, type NvmeCmd, type NvmeDev, type NvmeIod, type NvmePaths, type NvmeQueue,
 } from './nvme_defs.js'
-import { nvme_commit_rqs, nvme_irq, nvme_pci_complete_rq, nvme_poll_cq, nvme_queue_rq, nvme_timeout, nvme_unmap_data } from './nvme_io.js'
+import {
+  nvme_commit_rqs, nvme_irq, nvme_map_data, nvme_pci_complete_rq, nvme_poll_cq, nvme_queue_rq, nvme_setup_prps, nvme_timeout,
+  nvme_unmap_data, nvme_write_sq_db, nvme_write_sqe,
+} from './nvme_io.js'
 
 export * from './nvme_hw.js'
 export * from './nvme_defs.js'
@@ -57,9 +61,11 @@ export interface NvmeParams {
   readonly io_queue_depth?: number
   /** Replace one block-layer op (known-bad variants). */
   readonly mq_ops?: Partial<BlkMqOps>
+  /** Replace some of the driver's steps (known-bad variants); the rest are NVME_PATHS. */
+  readonly paths?: Partial<NvmePaths>
 }
 
-function empty_cmd(opcode: number): NvmeCmd {
+export function empty_cmd(opcode: number): NvmeCmd {
   return { opcode, flags: 0, nsid: 0, cdw10: 0, cdw11: 0, cdw12: 0, cdw13: 0, cdw14: 0, cdw15: 0 }
 }
 
@@ -92,11 +98,11 @@ function nvme_alloc_queue(dev: NvmeDev, qid: number, depth: number): NvmeQueue |
     dma_free_coherent(pd, depth * NVME_SQE_SIZE, sq.cpu, sq.dma)
     return null
   }
-  const stride = 4 << dev.db_stride
+  const { q_db, cq_db } = dev.paths.queue_doorbells(dev, qid)
   const q: NvmeQueue = {
     dev, qid, q_depth: depth, sq_cmds: sq.cpu, sq_dma: sq.dma, cqes: cq.cpu, cq_dma: cq.dma,
     sq_tail: 0, last_sq_tail: 0, cq_head: 0, cq_phase: 1,
-    q_db: ptr_add(dev.dbs, 2 * qid * stride), cq_db: ptr_add(dev.dbs, (2 * qid + 1) * stride),
+    q_db, cq_db,
     cq_vector: 0, irq: 0, sq_lock: spin_lock_init(), enabled: false, tags_index: qid === 0 ? 0 : qid - 1,
   }
   dev.queues[qid] = q
@@ -109,8 +115,17 @@ function nvme_free_queue(q: NvmeQueue): void {
   dma_free_coherent(pd, q.q_depth * NVME_CQE_SIZE, q.cqes, q.cq_dma)
 }
 
-/** nvme_init_queue: fresh indexes, a zeroed CQ (phase 0), expecting phase 1 first. */
-function nvme_init_queue(q: NvmeQueue): void {
+/** Doorbells of queue qid: SQ tail at dbs[2 * qid * stride], CQ head one stride later. */
+export function nvme_queue_doorbells(dev: NvmeDev, qid: number): { q_db: IoAddr; cq_db: IoAddr } {
+  const stride = 4 << dev.db_stride
+  return { q_db: ptr_add(dev.dbs, 2 * qid * stride), cq_db: ptr_add(dev.dbs, (2 * qid + 1) * stride) }
+}
+
+/**
+ * nvme_init_queue: fresh indexes, a zeroed CQ (phase 0), expecting phase 1 first. As in Linux the
+ * I/O queues get it through the paths (nvme_create_queue); the admin queue calls it directly.
+ */
+export function nvme_init_queue(q: NvmeQueue): void {
   q.sq_tail = 0
   q.last_sq_tail = 0
   q.cq_head = 0
@@ -258,8 +273,8 @@ async function nvme_set_queue_count(dev: NvmeDev, count: number): Promise<number
 }
 
 /** adapter_alloc_cq / adapter_alloc_sq: the CQ first, then its SQ. */
-async function nvme_create_queue(dev: NvmeDev, q: NvmeQueue): Promise<number> {
-  nvme_init_queue(q)
+export async function nvme_create_queue(dev: NvmeDev, q: NvmeQueue): Promise<number> {
+  dev.paths.init_queue(q)
   const cq = empty_cmd(nvme_admin_create_cq)
   q.cq_vector = dev.nr_vecs > q.qid ? q.qid : 0
   cq.cdw10 = ((q.q_depth - 1) << 16) | q.qid
@@ -279,13 +294,13 @@ async function nvme_create_queue(dev: NvmeDev, q: NvmeQueue): Promise<number> {
 }
 
 /** Admin commands whose PRP1 is a queue's own (coherent) memory, not request data. */
-async function nvme_submit_cmd_with_prp(dev: NvmeDev, cmd: NvmeCmd, prp1: DmaAddr): Promise<number> {
+export async function nvme_submit_cmd_with_prp(dev: NvmeDev, cmd: NvmeCmd, prp1: DmaAddr): Promise<number> {
   cmd.prp1 = prp1
   const r = await nvme_submit_sync_cmd(dev, cmd, null)
   return r.status === 0 ? 0 : r.status > 0 ? -EIO : r.status
 }
 
-async function nvme_delete_queue(dev: NvmeDev, opcode: number, qid: number): Promise<number> {
+export async function nvme_delete_queue(dev: NvmeDev, opcode: number, qid: number): Promise<number> {
   const c = empty_cmd(opcode)
   c.cdw10 = qid
   const r = await nvme_submit_sync_cmd(dev, c, null)
@@ -338,13 +353,37 @@ async function nvme_setup_io_queues(dev: NvmeDev, wanted: number): Promise<numbe
   for (let qid = 1; qid <= granted; qid++) {
     const q = dev.queues[qid] ?? nvme_alloc_queue(dev, qid, depth)
     if (q === null) return -ENOMEM
-    rc = await nvme_create_queue(dev, q)
+    rc = await dev.paths.create_queue(dev, q)
     if (rc !== 0) return rc
     rc = nvme_request_queue_irq(dev, q)
     if (rc !== 0) return rc
     dev.online_queues = qid + 1
   }
   return 0
+}
+
+/** The disk's limits (nvme_set_queue_limits, nvme_update_disk_info): a volatile cache means flushes and FUA. */
+export function nvme_configure_limits(dev: NvmeDev, q: RequestQueue): void {
+  blk_queue_logical_block_size(q, 1 << dev.lba_shift)
+  blk_queue_max_hw_sectors(q, dev.max_hw_sectors)
+  blk_queue_max_segments(q, NVME_MAX_SEGS)
+  blk_queue_virt_boundary(q, NVME_CTRL_PAGE_SIZE - 1)
+  blk_queue_write_cache(q, dev.vwc, dev.vwc)
+  blk_queue_rq_timeout(q, NVME_IO_TIMEOUT_JIFFIES)
+}
+
+/** The reference driver's steps; a variant's params.paths replaces some of them. */
+export const NVME_PATHS: Readonly<NvmePaths> = {
+  queue_doorbells: nvme_queue_doorbells,
+  init_queue: nvme_init_queue,
+  create_queue: nvme_create_queue,
+  configure_limits: nvme_configure_limits,
+  map_data: nvme_map_data,
+  setup_prps: nvme_setup_prps,
+  unmap_data: nvme_unmap_data,
+  write_sqe: nvme_write_sqe,
+  write_sq_db: nvme_write_sq_db,
+  poll_cq: nvme_poll_cq,
 }
 
 /** The namespace's disk: nvme_alloc_ns. */
@@ -365,12 +404,7 @@ function nvme_alloc_disk(dev: NvmeDev, params: NvmeParams): number {
     return PTR_ERR(disk)
   }
   const d = disk
-  blk_queue_logical_block_size(d.queue, 1 << dev.lba_shift)
-  blk_queue_max_hw_sectors(d.queue, dev.max_hw_sectors)
-  blk_queue_max_segments(d.queue, NVME_MAX_SEGS)
-  blk_queue_virt_boundary(d.queue, NVME_CTRL_PAGE_SIZE - 1)
-  blk_queue_write_cache(d.queue, dev.vwc, dev.vwc)
-  blk_queue_rq_timeout(d.queue, NVME_IO_TIMEOUT_JIFFIES)
+  dev.paths.configure_limits(dev, d.queue)
   d.disk_name = `nvme${dev.instance}n1`
   set_capacity(d, dev.nsze * (1 << (dev.lba_shift - 9)))
   rc = device_add_disk(dev.pdev.dev, d, null)
@@ -402,6 +436,7 @@ async function nvme_probe(pdev: PciDev, _id: PciDeviceId, params: NvmeParams, id
     tagset: { ops: nvme_admin_mq_ops, nr_hw_queues: 1, queue_depth: 1 },
     admin_q: null, disk: null, mdts: 0, vwc: false, nsze: 0, lba_shift: 9, max_hw_sectors: 0,
     prp_page_pool: null, prp_small_pool: null, reset_work: null as never, state: 'new', instance: ida.next++, last_sgl: null,
+    paths: { ...NVME_PATHS, ...params.paths },
   }
   dev.admin_tagset.driver_data = dev
   dev.reset_work = INIT_WORK(null, () => nvme_reset_work(dev, params))
@@ -501,12 +536,12 @@ async function nvme_reset_work(dev: NvmeDev, _params: NvmeParams): Promise<void>
   }
   // The controller is off: what it had not completed is the driver's again.
   blk_mq_tagset_busy_iter(dev.tagset, (rq: Request) => {
-    nvme_unmap_data(dev, rq)
+    dev.paths.unmap_data(dev, rq)
     blk_mq_requeue_request(rq, false)
     return true
   }, null)
   let rc = await nvme_configure_admin_queue(dev)
-  for (let qid = 1; rc === 0 && qid < dev.online_queues; qid++) rc = await nvme_create_queue(dev, dev.queues[qid]!)
+  for (let qid = 1; rc === 0 && qid < dev.online_queues; qid++) rc = await dev.paths.create_queue(dev, dev.queues[qid]!)
   if (rc !== 0) {
     dev_err(dev.pdev.dev, 'reset failed (%d): removing the controller', rc)
     dev.state = 'dead'
@@ -530,7 +565,7 @@ async function nvme_remove(pdev: PciDev): Promise<void> {
   }
   await nvme_delete_io_queues(dev)
   // Poll once more: completions of the delete commands.
-  if (dev.queues[0] !== undefined) nvme_poll_cq(dev.queues[0])
+  if (dev.queues[0] !== undefined) dev.paths.poll_cq(dev.queues[0])
   await nvme_teardown(dev, true)
 }
 

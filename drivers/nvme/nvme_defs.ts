@@ -4,8 +4,8 @@
  * and tunables. See drivers/nvme/nvme.ts.
  */
 import type {
-  BlkMqTagSet, CpuAddr, DmaAddr, DmaPool, Gendisk, IoAddr, PciDev, RequestQueue, Scatterlist, SgTable, SpinLock,
-  WorkStruct,
+  BlkMqTagSet, CpuAddr, DmaAddr, DmaPool, Gendisk, IoAddr, PciDev, Request, RequestQueue, Scatterlist, SgTable,
+  SpinLock, WorkStruct,
 } from '../../kernel/index.js'
 
 export const NVME_DRV_NAME = 'nvme'
@@ -81,6 +81,39 @@ export interface NvmeIod {
   aborted: boolean
 }
 
+/** PRP1 and PRP2 of a command's data (nvme_setup_prps, nvme_map_data). */
+export interface NvmePrps {
+  prp1: number
+  prp2: number
+}
+
+/**
+ * The driver's replaceable steps, as function pointers (the defaults, NVME_PATHS in nvme.ts, are
+ * the reference driver): the known-bad variants under test/fixtures/nvme-bad/ replace one each.
+ */
+export interface NvmePaths {
+  /** Doorbell addresses of queue `qid` (the SQ tail's and the CQ head's), from CAP.DSTRD. */
+  queue_doorbells(dev: NvmeDev, qid: number): { q_db: IoAddr; cq_db: IoAddr }
+  /** nvme_init_queue: fresh indexes and the phase expected first, before (re)creating a queue. */
+  init_queue(q: NvmeQueue): void
+  /** adapter_alloc_cq + adapter_alloc_sq: create an I/O queue pair on the controller. */
+  create_queue(dev: NvmeDev, q: NvmeQueue): Promise<number>
+  /** The disk's queue limits and features (block size, sizes, write cache and FUA). */
+  configure_limits(dev: NvmeDev, q: RequestQueue): void
+  /** nvme_map_data: map the request's data, build its PRPs; null on failure. */
+  map_data(dev: NvmeDev, rq: Request, iod: NvmeIod): NvmePrps | null
+  /** nvme_pci_setup_prps: PRP1/PRP2 and the PRP list pages for a mapped scatterlist. */
+  setup_prps(dev: NvmeDev, iod: NvmeIod, sgl: Scatterlist, length: number): NvmePrps | null
+  /** nvme_unmap_data: free the PRP lists, unmap the data. */
+  unmap_data(dev: NvmeDev, rq: Request): void
+  /** nvme_sq_copy_cmd: the SQ entry at sq_tail (and the doorbell if `write_sq`). */
+  write_sqe(nvmeq: NvmeQueue, rq: Request, iod: NvmeIod, prp1: number, prp2: number, write_sq: boolean): void
+  /** nvme_write_sq_db: the SQ tail doorbell. */
+  write_sq_db(nvmeq: NvmeQueue): void
+  /** nvme_poll_cq: consume new completion entries, ring the CQ head doorbell; how many. */
+  poll_cq(nvmeq: NvmeQueue): number
+}
+
 /** The controller: `struct nvme_dev` (with what nvme_ctrl holds). */
 export interface NvmeDev {
   pdev: PciDev
@@ -112,4 +145,6 @@ export interface NvmeDev {
   instance: number
   /** Scratch scatterlist type for tests that inspect mappings. */
   last_sgl: Scatterlist | null
+  /** The replaceable steps (NVME_PATHS unless a variant replaced some). */
+  paths: NvmePaths
 }

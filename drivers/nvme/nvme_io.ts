@@ -21,10 +21,10 @@ import {
   NVME_SC_INVALID_OPCODE, NVME_SC_LBA_RANGE, NVME_SC_MASK, NVME_SC_SUCCESS, nvme_cmd_flush, nvme_cmd_read,
   nvme_cmd_write, nvme_cmd_write_zeroes, nvme_command, nvme_completion,
 } from './nvme_hw.js'
-import { NVME_SMALL_POOL_SIZE, type NvmeDev, type NvmeIod, type NvmeQueue } from './nvme_defs.js'
+import { NVME_SMALL_POOL_SIZE, type NvmeDev, type NvmeIod, type NvmePrps, type NvmeQueue } from './nvme_defs.js'
 
 /** A PRP list entry: a little-endian u64 bus address. */
-const nvme_prp = defineStruct('nvme_prp', { addr: 'u64' })
+export const nvme_prp = defineStruct('nvme_prp', { addr: 'u64' })
 
 /** A status to hand the block layer (nvme_error_status). */
 export function nvme_error_status(status: number): blk_status_t {
@@ -50,7 +50,7 @@ export function nvme_error_status(status: number): blk_status_t {
  * nvme_pci_setup_prps: PRP1 is the first (possibly offset) page; PRP2 the second page, or a PRP
  * list when more than two pages, whose last entry chains to the next list page when one fills.
  */
-export function nvme_setup_prps(dev: NvmeDev, iod: NvmeIod, sgl: Scatterlist, length: number): { prp1: number; prp2: number } | null {
+export function nvme_setup_prps(dev: NvmeDev, iod: NvmeIod, sgl: Scatterlist, length: number): NvmePrps | null {
   const page = NVME_CTRL_PAGE_SIZE
   let sg: Scatterlist | null = sgl
   let dma_addr: number = sg_dma_address(sg)
@@ -119,7 +119,7 @@ export function nvme_unmap_data(dev: NvmeDev, rq: Request): void {
 }
 
 /** nvme_map_data: the request's segments, DMA-mapped, as PRPs; null on failure. */
-function nvme_map_data(dev: NvmeDev, rq: Request, iod: NvmeIod): { prp1: number; prp2: number } | null {
+export function nvme_map_data(dev: NvmeDev, rq: Request, iod: NvmeIod): NvmePrps | null {
   iod.orig_nents = blk_rq_map_sg(rq, iod.sgt.sgl!)
   if (iod.orig_nents === 0) return null
   iod.nents = dma_map_sg(dev.pdev.dev, iod.sgt.sgl!, iod.orig_nents, rq_dma_dir(rq))
@@ -127,13 +127,13 @@ function nvme_map_data(dev: NvmeDev, rq: Request, iod: NvmeIod): { prp1: number;
     iod.orig_nents = 0
     return null
   }
-  const prps = nvme_setup_prps(dev, iod, iod.sgt.sgl!, blk_rq_payload_bytes(rq))
-  if (prps === null) nvme_unmap_data(dev, rq)
+  const prps = dev.paths.setup_prps(dev, iod, iod.sgt.sgl!, blk_rq_payload_bytes(rq))
+  if (prps === null) dev.paths.unmap_data(dev, rq)
   return prps
 }
 
 /** nvme_sq_copy_cmd + nvme_write_sq_db: the entry at sq_tail, then (if asked) the doorbell. */
-function nvme_write_sqe(nvmeq: NvmeQueue, rq: Request, iod: NvmeIod, prp1: number, prp2: number, write_sq: boolean): void {
+export function nvme_write_sqe(nvmeq: NvmeQueue, rq: Request, iod: NvmeIod, prp1: number, prp2: number, write_sq: boolean): void {
   const c = nvme_command.at(nvmeq.sq_cmds, nvmeq.sq_tail)
   const cmd = iod.cmd!
   c.opcode = cmd.opcode
@@ -152,7 +152,7 @@ function nvme_write_sqe(nvmeq: NvmeQueue, rq: Request, iod: NvmeIod, prp1: numbe
   c.cdw14 = cmd.cdw14
   c.cdw15 = cmd.cdw15
   if (++nvmeq.sq_tail === nvmeq.q_depth) nvmeq.sq_tail = 0
-  if (write_sq) nvme_write_sq_db(nvmeq)
+  if (write_sq) nvmeq.dev.paths.write_sq_db(nvmeq)
 }
 
 /** Rings the SQ tail doorbell if the tail moved; the non-relaxed writel orders the entries before it. */
@@ -197,14 +197,14 @@ export function nvme_queue_rq(hctx: BlkMqHwCtx, bd: BlkMqQueueData): blk_status_
   let prp1 = iod.cmd!.prp1 ?? 0
   let prp2 = 0
   if (blk_rq_payload_bytes(rq) > 0) {
-    const prps = nvme_map_data(dev, rq, iod)
+    const prps = dev.paths.map_data(dev, rq, iod)
     if (prps === null) return BLK_STS_RESOURCE
     prp1 = prps.prp1
     prp2 = prps.prp2
   }
   blk_mq_start_request(rq)
   spin_lock(nvmeq.sq_lock)
-  nvme_write_sqe(nvmeq, rq, iod, prp1, prp2, bd.last)
+  dev.paths.write_sqe(nvmeq, rq, iod, prp1, prp2, bd.last)
   spin_unlock(nvmeq.sq_lock)
   return BLK_STS_OK
 }
@@ -213,19 +213,19 @@ export function nvme_queue_rq(hctx: BlkMqHwCtx, bd: BlkMqQueueData): blk_status_
 export function nvme_commit_rqs(hctx: BlkMqHwCtx): void {
   const nvmeq = hctx.driver_data as NvmeQueue
   spin_lock(nvmeq.sq_lock)
-  nvme_write_sq_db(nvmeq)
+  nvmeq.dev.paths.write_sq_db(nvmeq)
   spin_unlock(nvmeq.sq_lock)
 }
 
 // ------------------------------------------------------------------------------ completion
 
 /** nvme_cqe_pending: the entry at cq_head carries the phase this lap expects. */
-function nvme_cqe_pending(nvmeq: NvmeQueue): boolean {
+export function nvme_cqe_pending(nvmeq: NvmeQueue): boolean {
   return (nvme_completion.at(nvmeq.cqes, nvmeq.cq_head).status & 1) === nvmeq.cq_phase
 }
 
 /** nvme_handle_cqe: finds the request by command id and completes it. */
-function nvme_handle_cqe(nvmeq: NvmeQueue, idx: number): void {
+export function nvme_handle_cqe(nvmeq: NvmeQueue, idx: number): void {
   const cqe = nvme_completion.at(nvmeq.cqes, idx)
   const command_id = cqe.command_id
   const status = cqe.status >> 1
@@ -262,14 +262,15 @@ export function nvme_poll_cq(nvmeq: NvmeQueue): number {
 
 /** nvme_irq: one vector per completion queue (or every queue on a shared INTx/single vector). */
 export function nvme_irq(_irq: number, data: unknown): irqreturn_t {
-  return nvme_poll_cq(data as NvmeQueue) > 0 ? IRQ_HANDLED : IRQ_NONE
+  const nvmeq = data as NvmeQueue
+  return nvmeq.dev.paths.poll_cq(nvmeq) > 0 ? IRQ_HANDLED : IRQ_NONE
 }
 
 /** nvme_pci_complete_rq: the BLOCK softirq. */
 export function nvme_pci_complete_rq(rq: Request): void {
   const dev = (rq.mq_hctx.driver_data as NvmeQueue).dev
   const iod = blk_mq_rq_to_pdu<NvmeIod>(rq)
-  nvme_unmap_data(dev, rq)
+  dev.paths.unmap_data(dev, rq)
   if (iod.status !== 0 && (iod.status & NVME_SC_DNR) === 0 && (iod.status & NVME_SC_MASK) !== NVME_SC_LBA_RANGE) {
     dev_warn(dev.pdev.dev, 'I/O tag %d failed: status 0x%x', rq.tag, iod.status)
   }
@@ -293,7 +294,7 @@ export function nvme_timeout(rq: Request): BlkEhTimerReturn {
   }
   // Did we miss an interrupt?
   const flags = spin_lock_irqsave(nvmeq.sq_lock)
-  nvme_poll_cq(nvmeq)
+  dev.paths.poll_cq(nvmeq)
   spin_unlock_irqrestore(nvmeq.sq_lock, flags)
   // Completed (or even ended, if its softirq ran since): no longer in flight.
   if (blk_mq_rq_state(rq) !== MQ_RQ_IN_FLIGHT) {
