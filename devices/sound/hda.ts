@@ -1,9 +1,10 @@
 /**
  * "mini-HDA": an Intel High Definition Audio controller with one input and one output stream and
  * one codec — global registers with the CRST reset handshake, the wall clock, interrupts
- * (INTCTL/INTSTS), the DMA position buffer, the immediate command interface to codec 0, and two
- * stream descriptors whose DMA engines move cyclic buffers described by buffer descriptor lists
- * (devices/sound/stream.ts) to an AudioSink and from an AudioSource (devices/sound/audio-port.ts).
+ * (INTCTL/INTSTS), the DMA position buffer, the immediate command interface to codec 0
+ * (devices/sound/codec.ts), and two stream descriptors (stream.ts) whose DMA engines (engine.ts)
+ * move cyclic buffers described by buffer descriptor lists (bdl.ts) to an AudioSink and from an
+ * AudioSource (audio-port.ts).
  * Datasheet: docs/devices/hda.md; register map: devices/sound/hda-regs.ts.
  *
  * Modelled on QEMU's hw/audio/intel-hda.c and the High Definition Audio Specification 1.0a

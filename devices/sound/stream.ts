@@ -1,82 +1,27 @@
 /**
- * One stream descriptor and its DMA engine: SDnCTL with the SRST handshake and RUN, SDnSTS,
- * LPIB, CBL, LVI, FMT, the BDL pointer, and the engine that moves the cyclic buffer over the link
- * on the virtual clock. Datasheet: docs/devices/hda.md §4–§8.
+ * One stream descriptor: SDnCTL with the SRST handshake and RUN, SDnSTS, LPIB, CBL, LVI, FIFOW,
+ * FIFOS, FMT and the BDL pointer. RUN starts and stops the stream's DMA engine
+ * (devices/sound/engine.ts). Datasheet: docs/devices/hda.md §4.
  *
- * Modelled on the High Definition Audio Specification 1.0a §3.3.35–§3.3.45 (stream descriptor
- * registers), §3.6 (BDL) and §4.5 (stream operation), and on QEMU's hw/audio/intel-hda.c
- * (intel_hda_set_st_ctl, intel_hda_xfer) and hda-codec.c (hda_audio_output_timer's
- * bytes = time × rate arithmetic). The engine works in bursts: a burst runs from the current
- * position to the end of the BDL entry, the end of the cyclic buffer (CBL) or burstBytes,
- * whichever comes first, and lasts bytes / (rate × frame bytes). An output burst is DMA-read when
- * it starts (the FIFO fills ahead of the link) and handed to the codec when it ends; an input
- * burst takes the codec's samples when it ends and DMA-writes them. In between, LPIB moves frame
- * by frame with the clock. At the end of an entry with IOC, BCIS is set. Differences from QEMU,
- * each in the datasheet: SRST reads back 1 (QEMU clears it at once), RUN resumes where the stream
- * stopped (QEMU starts over), strict mode re-reads each BDL entry and validates the list at RUN,
- * SIS is gated by the SDnCTL interrupt enables, the BCIS stall is a quirk (on in lenient mode).
+ * Modelled on the High Definition Audio Specification 1.0a §3.3.35–§3.3.45 (the stream
+ * descriptor registers: SRST "reports a 1 … after the stream hardware has completed sequencing
+ * into the reset state", CBL and LVI "should only be modified when the RUN bit is 0") and QEMU's
+ * hw/audio/intel-hda.c (intel_hda_set_st_ctl; the SDnSTS byte as bits 31:24 of the SDnCTL word,
+ * write-1-to-clear). Differences, each in the datasheet: SRST reads back 1 after srstDelayNs and
+ * 0 after it is cleared (QEMU clears it at once, so it never reads 1); while the stream is in
+ * reset its registers ignore writes; SIS is gated by the SDnCTL interrupt enables (QEMU: BCIS
+ * alone); strict mode reports writes the specification forbids.
  */
 
-import type { AudioSink, AudioSource } from './audio-port.js'
-import { audioSilenceByte } from './audio-port.js'
-import { HdaBdl, type BdlChange } from './bdl.js'
-import type { HdaRouting } from './codec.js'
-import { decodeHdaFormat, describeHdaFormat, type HdaFormat } from './format.js'
+import { HdaEngine, type HdaStreamHost, type HdaStreamStats } from './engine.js'
+import { describeHdaFormat } from './format.js'
 import * as H from './hda-regs.js'
-import type { HdaConfig } from './options.js'
-import type { FaultKind, FaultRule } from '../framework/faults.js'
-import type { ClockEvent, VirtualClock } from '../machine/clock.js'
-import { MEMTX_OK, type MemTxResult } from '../machine/dma-port.js'
+import type { ClockEvent } from '../machine/clock.js'
 
-/** Running counts (the controller's stats object carries these fields). */
-export interface HdaStreamStats {
-  /** Output bytes that crossed the link (whether a converter took them or not). */
-  bytesPlayed: number
-  /** Input bytes written to memory. */
-  bytesRecorded: number
-  /** Bytes played or recorded as silence: no converter took the stream, or an error-status fault. */
-  silentBytes: number
-  /** IOC completions (BCIS set) of the output and of the input stream. */
-  periodsPlayed: number
-  periodsRecorded: number
-  /** DMA bursts. */
-  bursts: number
-  /** FIFOE and DESE set (DMA failures, error-status faults, refused starts, BDL fetch failures). */
-  fifoErrors: number
-  descriptorErrors: number
-  /** Failed DMA transactions (BDL reads, data bursts, position-buffer writes). */
-  dmaErrors: number
-  /** BDL entries found changed while the stream ran (strict mode). */
-  bdlChanges: number
-  /** Bursts held back by an unacknowledged BCIS (stallOnBcis). */
-  bcisStalls: number
-  /** SRST assertions. */
-  streamResets: number
-}
-
-/** What a stream needs from the controller. */
-export interface HdaStreamHost {
-  readonly config: HdaConfig
-  clock(): VirtualClock
-  dmaRead(bus: number, bytes: Uint8Array, off: number, len: number): MemTxResult
-  dmaWrite(bus: number, bytes: Uint8Array, off: number, len: number): MemTxResult
-  fault(kind: FaultKind): FaultRule | null
-  /** A strict-mode guest error (lenient mode drops it). */
-  guest(message: string, details: Record<string, number | string | boolean>): void
-  /** SDnSTS or the SDnCTL interrupt enables changed: INTSTS and the interrupt follow. */
-  statusChanged(): void
-  /** The stream's position-buffer slot, or -1 when DPLBASE.ENABLE is clear. */
-  positionSlot(index: number): number
-  routing(output: boolean, tag: number, fmt: number): HdaRouting
-  converterFormat(output: boolean): number
-  sink(): AudioSink | null
-  source(): AudioSource | null
-}
+export type { HdaStreamHost, HdaStreamStats } from './engine.js'
 
 type SrstState = 'idle' | 'entering' | 'reset' | 'leaving'
 const hex = (v: number): string => `0x${v.toString(16)}`
-const REPORTED_TAG = 1
-const REPORTED_FMT = 2
 
 export class HdaStream {
   readonly index: number
@@ -85,8 +30,8 @@ export class HdaStream {
   readonly name: string
   readonly base: number
   readonly #host: HdaStreamHost
-  readonly #cfg: HdaConfig
   readonly #stats: HdaStreamStats
+  readonly #engine: HdaEngine
   /* Registers */
   #ctl = 0
   #sts = 0
@@ -98,88 +43,50 @@ export class HdaStream {
   #bdpu = 0
   #srst: SrstState = 'idle'
   #srstEv: ClockEvent | null = null
-  /* Engine state */
-  #running = false
-  #halted = ''
-  #stalled = false
-  #format: HdaFormat | null = null
-  #runCbl = 0
-  #runLvi = 0
-  readonly #bdl = new HdaBdl()
-  #entry = 0
-  #entryOff = 0
-  #curAddr = 0
-  #curLen = 0
-  #curIoc = false
-  #lpib = 0
-  #total = 0
-  #laps = 0
-  #anchorTime = 0
-  #anchorTotal = 0
-  #iocFiredAt = -1
-  /* The burst in flight */
-  #bActive = false
-  #bStartTotal = 0
-  #bStartLpib = 0
-  #bLen = 0
-  #bAddr = 0
-  #bStartTime = 0
-  #bLost = false
-  #ev: ClockEvent | null = null
-  #iocEv: ClockEvent | null = null
-  readonly #delayed: ClockEvent[] = []
-  #reported = 0
-  readonly #entryReported = new Uint8Array(H.HDA_BDL_MAX_ENTRIES)
-  readonly #buf: Uint8Array
-  /** The last view of #buf handed out (bursts usually have one length: no view per burst). */
-  #view: Uint8Array = new Uint8Array(0)
-  readonly #pos = new Uint8Array(4)
-  readonly #posView = new DataView(this.#pos.buffer)
-  readonly #read = (bus: number, b: Uint8Array, off: number, len: number): MemTxResult => this.#host.dmaRead(bus, b, off, len)
-  /* Handlers bound once: no closure per burst. */
-  readonly #onStart = (): void => {
-    this.#ev = null
-    this.#startBurst()
-  }
-  readonly #onEnd = (): void => {
-    this.#ev = null
-    if (this.#finishBurst(this.#bLen)) this.#startBurst()
-  }
-  readonly #onIoc = (): void => {
-    this.#iocEv = null
-    this.#iocFiredAt = this.#bStartTotal + this.#bLen
-    this.#complete()
-  }
-  readonly #onDelayedBcis = (): void => {
-    this.#delayed.shift()
-    this.#setBcis()
-  }
 
   constructor(host: HdaStreamHost, index: number, output: boolean, stats: HdaStreamStats) {
     this.#host = host
-    this.#cfg = host.config
     this.#stats = stats
     this.index = index
     this.output = output
     this.name = output ? 'OSD0' : 'ISD0'
     this.base = output ? H.HDA_REG_OSD0 : H.HDA_REG_ISD0
-    this.#buf = new Uint8Array(this.#cfg.burstBytes)
+    this.#engine = new HdaEngine(
+      host,
+      {
+        raise: (bits) => {
+          this.#sts |= bits
+          host.statusChanged()
+        },
+        bcis: () => (this.#sts & H.HDA_SD_STS_BCIS) !== 0,
+        tag: () => this.tag,
+      },
+      index,
+      output,
+      this.name,
+      stats,
+    )
   }
 
   /* ---- state for the controller and the harness ---- */
 
   get running(): boolean {
-    return this.#running
+    return this.#engine.running
   }
 
   /** Why the engine stopped with FIFOE/DESE ('' if it did not). */
   get halted(): string {
-    return this.#halted
+    return this.#engine.halted
   }
 
   /** Held back by an unacknowledged BCIS (stallOnBcis). */
   get stalled(): boolean {
-    return this.#stalled
+    return this.#engine.stalled
+  }
+
+  /** Whole cyclic-buffer laps completed since the last reset. */
+  get laps(): number {
+    return this.#engine.laps
   }
 
   get tag(): number {
@@ -193,11 +100,6 @@ export class HdaStream {
     return ((s & H.HDA_SD_STS_BCIS) !== 0 && (c & H.HDA_SD_CTL_IOCE) !== 0) || ((s & H.HDA_SD_STS_FIFOE) !== 0 && (c & H.HDA_SD_CTL_FEIE) !== 0) || ((s & H.HDA_SD_STS_DESE) !== 0 && (c & H.HDA_SD_CTL_DEIE) !== 0)
   }
 
-  /** Whole cyclic-buffer laps completed since the last reset. */
-  get laps(): number {
-    return this.#laps
-  }
-
   /* ---- registers ---- */
 
   /** SDnCTL as read: SRST reads 1 once the stream is in reset and until it has left it. */
@@ -207,14 +109,11 @@ export class HdaStream {
   }
 
   readSts(): number {
-    const rdy = this.#running && this.#halted === '' && !this.#stalled ? H.HDA_SD_STS_FIFORDY : 0
-    return this.#sts | rdy
+    return this.#sts | (this.#engine.fifoReady ? H.HDA_SD_STS_FIFORDY : 0)
   }
 
   readLpib(): number {
-    const g = this.#cfg.lpibGranularity
-    if (!this.#bActive || g === 'burst') return this.#quantize(this.#bActive ? this.#bStartLpib : this.#lpib)
-    return this.#quantize(this.#bStartLpib + this.#doneNow())
+    return this.#engine.lpib()
   }
 
   readCbl(): number {
@@ -230,7 +129,7 @@ export class HdaStream {
   }
 
   readFifos(): number {
-    return this.#cfg.burstBytes - 1
+    return this.#host.config.burstBytes - 1
   }
 
   readFmt(): number {
@@ -273,8 +172,8 @@ export class HdaStream {
     this.#ctl = next
     const runWas = (old & H.HDA_SD_CTL_RUN) !== 0
     const runNow = (next & H.HDA_SD_CTL_RUN) !== 0
-    if (runNow && !runWas) this.#start()
-    else if (!runNow && runWas) this.#stop()
+    if (runNow && !runWas) this.#engine.start(this.#fmt, this.#cbl, this.#lvi, this.#bdpu * 0x1_0000_0000 + this.#bdpl)
+    else if (!runNow && runWas) this.#engine.stop()
     if (((old ^ next) & H.HDA_SD_CTL_INT_MASK) !== 0) this.#host.statusChanged()
   }
 
@@ -284,11 +183,7 @@ export class HdaStream {
     if ((this.#sts & clear) === 0) return
     this.#sts &= ~clear
     this.#host.statusChanged()
-    if (this.#stalled && (this.#sts & H.HDA_SD_STS_BCIS) === 0 && this.#running && this.#halted === '') {
-      this.#stalled = false
-      this.#anchor()
-      this.#startBurst()
-    }
+    if ((this.#sts & H.HDA_SD_STS_BCIS) === 0) this.#engine.bcisCleared()
   }
 
   writeCbl(value: number, mask: number): void {
@@ -342,13 +237,7 @@ export class HdaStream {
       `${this.name} (stream index ${this.index}, ${this.output ? 'output' : 'input'}): CTL ${hex(ctl)} (${[ctlBits, `tag ${this.tag}`].filter((s) => s !== '').join(' ')}) STS ${hex(sts)}${stsBits === '' ? '' : ` (${stsBits})`} ` +
         `LPIB ${hex(this.readLpib())} CBL ${hex(this.#cbl)} LVI ${this.#lvi} FMT ${hex(this.#fmt)} (${describeHdaFormat(this.#fmt)}) BDL ${bdp}`,
     )
-    const state = this.#srst !== 'idle' ? `in reset (${this.#srst})` : this.#halted !== '' ? `halted: ${this.#halted}` : this.#stalled ? 'stalled: waiting for BCIS to be cleared' : this.#running ? 'running' : 'stopped'
-    const burst = this.#bActive ? `; burst of ${this.#bLen} bytes at ${hex(this.#bAddr)} since ${this.#bStartTime} ns` : ''
-    out.push(`  ${state}; entry ${this.#entry} +${hex(this.#entryOff)}, lap ${this.#laps}, ${this.#total} bytes since reset${burst}`)
-    if (this.#bdl.count > 0) {
-      out.push(`  BDL as read at RUN${this.#cfg.strict ? ' (and re-read at each entry)' : ''}: ${this.#bdl.count} entries at ${hex(this.#bdl.base)}, ${this.#bdl.total()} bytes`)
-      this.#bdl.describe(out, this.#entry)
-    }
+    this.#engine.describe(out, this.#srst !== 'idle' ? `in reset (${this.#srst})` : '')
   }
 
   /* ---- SRST ---- */
@@ -370,7 +259,7 @@ export class HdaStream {
   #srstStep(to: SrstState): void {
     if (this.#srstEv !== null) this.#srstEv.cancelled = true
     this.#srstEv = null
-    const delay = this.#cfg.srstDelayNs
+    const delay = this.#host.config.srstDelayNs
     if (delay === 0) {
       this.#srst = to
       return
@@ -384,29 +273,10 @@ export class HdaStream {
 
   /** Registers and engine as after a stream reset (SRST keeps its own state). */
   #resetState(): void {
-    this.#cancelEvents()
-    this.#running = false
-    this.#halted = ''
-    this.#stalled = false
-    this.#bActive = false
+    this.#engine.reset()
     this.#sts = 0
     this.#cbl = this.#lvi = this.#fmt = this.#bdpl = this.#bdpu = 0
     this.#fifow = 0
-    this.#format = null
-    this.#bdl.clear()
-    this.#entry = this.#entryOff = this.#lpib = this.#total = this.#laps = 0
-    this.#curAddr = this.#curLen = 0
-    this.#curIoc = false
-    this.#iocFiredAt = -1
-  }
-
-  /** The engine's events, and (reset only) the BCIS a delay-completion fault holds back. */
-  #cancelEvents(delayedToo = true): void {
-    for (const ev of [this.#ev, this.#iocEv]) if (ev !== null) ev.cancelled = true
-    this.#ev = this.#iocEv = null
-    if (!delayedToo) return
-    for (const ev of this.#delayed) ev.cancelled = true
-    this.#delayed.length = 0
   }
 
   #canWrite(reg: string, value: number): boolean {
@@ -414,320 +284,11 @@ export class HdaStream {
       this.#guest(`write of ${hex(value)} to ${this.name}${reg} while the stream is in reset (SRST ${this.#srst === 'leaving' ? 'still reads 1' : 'is set'}): ignored`, reg, value)
       return false
     }
-    if (this.#running) this.#guest(`write of ${hex(value)} to ${this.name}${reg} while RUN = 1: the running stream keeps the value it took at RUN`, reg, value)
+    if (this.#engine.running) this.#guest(`write of ${hex(value)} to ${this.name}${reg} while RUN = 1: the running stream keeps the value it took at RUN`, reg, value)
     return true
   }
 
   #guest(message: string, reg: string, value: number): void {
     this.#host.guest(`${this.name}: ${message}`, { stream: this.name, register: `${this.name}${reg}`, value })
-  }
-
-  /* ---- RUN ---- */
-
-  /** RUN 0 → 1: read and check the BDL, then start (strict: resume where the stream stopped). */
-  #start(): void {
-    const strict = this.#cfg.strict
-    const sd = this.name
-    this.#running = true
-    this.#halted = ''
-    this.#stalled = false
-    this.#reported = 0
-    this.#entryReported.fill(0)
-    const fmt = decodeHdaFormat(this.#fmt)
-    if (typeof fmt === 'string') {
-      this.#refuse(H.HDA_SD_STS_DESE, `RUN with ${sd}FMT ${hex(this.#fmt)}: ${fmt}`)
-      return
-    }
-    const lvi = this.#lvi
-    const base = this.#bdpu * 0x1_0000_0000 + this.#bdpl
-    if (base === 0) {
-      this.#refuse(H.HDA_SD_STS_DESE, `RUN with no BDL: ${sd}BDPL and ${sd}BDPU are 0`)
-      return
-    }
-    const r = this.#bdl.load(base, lvi + 1, this.#read)
-    if (r !== MEMTX_OK) {
-      this.#stats.dmaErrors++
-      this.#refuse(H.HDA_SD_STS_DESE, `BDL read of ${lvi + 1} entries at ${hex(base)} failed (MemTxResult ${r})`, false)
-      return
-    }
-    if (strict) {
-      const problems = this.#bdl.problems(sd, this.#cbl, lvi, fmt.frameBytes)
-      if (problems.length > 0) {
-        for (const p of problems) this.#host.guest(`${sd}: RUN refused: ${p}`, { stream: sd, register: `${sd}CTL`, cbl: this.#cbl, lvi, sum: this.#bdl.total() })
-        this.#refuse(H.HDA_SD_STS_DESE, problems.join('; '), false)
-        return
-      }
-    } else if (this.#bdl.total() === 0) {
-      this.#refuse(H.HDA_SD_STS_DESE, 'every BDL entry has length 0', false)
-      return
-    }
-    const changed = this.#format === null || this.#format.fmt !== fmt.fmt || this.#runCbl !== this.#cbl || this.#runLvi !== lvi
-    this.#format = fmt
-    this.#runCbl = this.#cbl
-    this.#runLvi = lvi
-    if (!strict || changed || this.#entry > lvi) {
-      // QEMU's intel_hda_parse_bdl starts over at every RUN; strict mode resumes unless the stream was reprogrammed.
-      this.#entry = this.#entryOff = this.#lpib = 0
-    }
-    if (this.#entryOff > 0) {
-      this.#setCurrent(this.#entry)
-      if (this.#entryOff >= this.#curLen) this.#entry = this.#entryOff = this.#lpib = 0 // the entry shrank while stopped
-    }
-    this.#anchor()
-    const clock = this.#host.clock()
-    this.#ev = clock.schedule(clock.now, this.#onStart)
-  }
-
-  /** RUN 1 → 0: the link stops at the current frame; what crossed it is delivered, the rest of the burst dropped. */
-  #stop(): void {
-    const active = this.#bActive
-    this.#cancelEvents(false)
-    if (active && this.#halted === '') this.#finishBurst(this.#doneNow())
-    this.#bActive = false
-    this.#running = false
-    this.#halted = ''
-    this.#stalled = false
-  }
-
-  /** A start that cannot proceed: the status bit, a report (unless already made), the engine halted. */
-  #refuse(bit: number, why: string, report = true): void {
-    if (report) this.#host.guest(`${this.name}: RUN refused: ${why}`, { stream: this.name, register: `${this.name}CTL` })
-    this.#halt(bit, why)
-  }
-
-  #halt(bit: number, why: string): void {
-    this.#cancelEvents(false)
-    this.#bActive = false
-    this.#halted = why
-    this.#sts |= bit
-    if (bit === H.HDA_SD_STS_FIFOE) this.#stats.fifoErrors++
-    else this.#stats.descriptorErrors++
-    this.#host.statusChanged()
-  }
-
-  /* ---- the engine ---- */
-
-  #anchor(): void {
-    this.#anchorTime = this.#host.clock().now
-    this.#anchorTotal = this.#total
-  }
-
-  /** Virtual time at which `total` bytes will have crossed the link. */
-  #timeAt(total: number): number {
-    return this.#anchorTime + Math.round(((total - this.#anchorTotal) * 1e9) / this.#format!.byteRate)
-  }
-
-  /** Bytes of the burst in flight that have crossed the link by now, whole frames only. */
-  #doneNow(): number {
-    const f = this.#format!
-    const elapsed = this.#host.clock().now - this.#anchorTime
-    let abs = this.#anchorTotal + Math.floor((elapsed * f.byteRate) / 1e9 + 1e-6)
-    abs -= abs % f.frameBytes
-    return Math.min(Math.max(abs - this.#bStartTotal, 0), this.#bLen)
-  }
-
-  #quantize(lpib: number): number {
-    const g = this.#cfg.lpibGranularity
-    return typeof g === 'number' ? lpib - (lpib % g) : lpib
-  }
-
-  #setCurrent(i: number): void {
-    this.#curAddr = this.#bdl.addr[i]!
-    this.#curLen = this.#bdl.len[i]!
-    this.#curIoc = this.#bdl.ioc(i)
-  }
-
-  /** Moves to the entry the engine is on (strict: reads it again); false when the engine halted. */
-  #fetchEntry(): boolean {
-    const strict = this.#cfg.strict
-    for (let tries = 0; tries <= this.#runLvi; tries++) {
-      const i = this.#entry
-      if (strict) {
-        const c = this.#bdl.refetch(i, this.#read)
-        if (typeof c === 'number') {
-          this.#stats.dmaErrors++
-          this.#halt(H.HDA_SD_STS_DESE, `BDL entry ${i} read at ${hex(this.#bdl.base + i * H.HDA_BDLE_SIZE)} failed (MemTxResult ${c})`)
-          return false
-        }
-        if (c !== null) this.#bdlChanged(c)
-      }
-      this.#setCurrent(i)
-      if (this.#curLen > 0) return true
-      if (strict) {
-        this.#host.guest(`${this.name}: BDL entry ${i} has length 0`, { stream: this.name, entry: i })
-        this.#halt(H.HDA_SD_STS_DESE, `BDL entry ${i} has length 0`)
-        return false
-      }
-      this.#entry = i === this.#runLvi ? 0 : i + 1 // lenient: skipped
-    }
-    this.#halt(H.HDA_SD_STS_DESE, 'every BDL entry has length 0')
-    return false
-  }
-
-  #bdlChanged(c: BdlChange): void {
-    this.#stats.bdlChanges++
-    if (this.#entryReported[c.index] !== 0) return
-    this.#entryReported[c.index] = 1
-    const f = (e: BdlChange['was']): string => `address ${hex(e.addr)} length ${hex(e.len)}${e.ioc ? ' IOC' : ''}`
-    this.#host.guest(`${this.name}: BDL entry ${c.index} changed while RUN = 1 (${f(c.was)} → ${f(c.now)}): the BDL must not be modified while the stream runs; the controller uses what it reads`, {
-      stream: this.name,
-      entry: c.index,
-      address: c.now.addr,
-      length: c.now.len,
-    })
-  }
-
-  #startBurst(): void {
-    if (!this.#running || this.#halted !== '') return
-    if (this.#cfg.stallOnBcis && (this.#sts & H.HDA_SD_STS_BCIS) !== 0) {
-      this.#stalled = true
-      this.#stats.bcisStalls++
-      return
-    }
-    if (this.#entryOff === 0 && !this.#fetchEntry()) return
-    let n = Math.min(this.#curLen - this.#entryOff, this.#cfg.burstBytes)
-    if (this.#runCbl > 0) n = Math.min(n, this.#runCbl - this.#lpib)
-    const clock = this.#host.clock()
-    const now = clock.now
-    this.#bStartTotal = this.#total
-    this.#bStartLpib = this.#lpib
-    this.#bLen = n
-    this.#bAddr = this.#curAddr + this.#entryOff
-    this.#bStartTime = now
-    this.#bLost = false
-    this.#stats.bursts++
-    const f = this.#host.fault('error-status')
-    if (f !== null) {
-      const bits = (f.status ?? H.HDA_SD_STS_FIFOE) & (H.HDA_SD_STS_FIFOE | H.HDA_SD_STS_DESE)
-      this.#bLost = true
-      this.#sts |= bits
-      if ((bits & H.HDA_SD_STS_FIFOE) !== 0) this.#stats.fifoErrors++
-      if ((bits & H.HDA_SD_STS_DESE) !== 0) this.#stats.descriptorErrors++
-      this.#host.statusChanged()
-    }
-    if (this.output) {
-      const r = this.#host.dmaRead(this.#bAddr, this.#buf, 0, n)
-      if (r !== MEMTX_OK) {
-        this.#stats.dmaErrors++
-        this.#halt(H.HDA_SD_STS_FIFOE, `data read of ${n} bytes at ${hex(this.#bAddr)} failed (MemTxResult ${r})`)
-        return
-      }
-    }
-    this.#bActive = true
-    const end = this.#timeAt(this.#total + n)
-    this.#ev = clock.schedule(end, this.#onEnd)
-    const early = this.#cfg.earlyIrqNs
-    const boundary = this.#total + n
-    if (early > 0 && this.#curIoc && this.#entryOff + n === this.#curLen && this.#iocFiredAt !== boundary) {
-      this.#iocEv = clock.schedule(Math.max(now, end - early), this.#onIoc)
-    }
-  }
-
-  /**
-   * The burst in flight ends after `done` bytes (all of them, or fewer when RUN was cleared):
-   * output hands them to the codec, input writes them; the position moves, wraps, goes to the
-   * position buffer, and an IOC entry's end sets BCIS. False when a DMA failure halted the engine.
-   */
-  #finishBurst(done: number): boolean {
-    this.#bActive = false
-    if (this.#iocEv !== null && done < this.#bLen) {
-      this.#iocEv.cancelled = true
-      this.#iocEv = null
-    }
-    if (done > 0 && !this.#transfer(done)) return false
-    this.#total += done
-    this.#lpib += done
-    this.#entryOff += done
-    let ioc = false
-    if (this.#entryOff >= this.#curLen) {
-      ioc = this.#curIoc && this.#iocFiredAt !== this.#total
-      if (ioc) this.#iocFiredAt = this.#total
-      this.#entryOff = 0
-      if (this.#entry >= this.#runLvi) {
-        this.#entry = 0
-        this.#lpib = 0
-        this.#laps++
-      } else this.#entry++
-    }
-    if (this.#runCbl > 0 && this.#lpib >= this.#runCbl) {
-      this.#lpib = 0 // CBL reached before the BDL wrapped (a BDL longer than CBL: lenient mode)
-      this.#laps++
-    }
-    this.#writePosition()
-    if (ioc) this.#complete()
-    return this.#halted === ''
-  }
-
-  /** Moves `done` bytes of the burst between the codec and memory; false when the DMA failed. */
-  #transfer(done: number): boolean {
-    const host = this.#host
-    const fmt = this.#format!
-    if (this.#view.length !== done) this.#view = this.#buf.subarray(0, done)
-    const view = this.#view
-    const routed = !this.#bLost && this.#routed(fmt)
-    if (!routed) this.#stats.silentBytes += done
-    if (this.output) {
-      this.#stats.bytesPlayed += done
-      const sink = host.sink()
-      if (sink !== null) {
-        if (!routed) view.fill(audioSilenceByte(fmt))
-        sink.write(view, fmt, this.#bStartTime)
-      }
-      return true
-    }
-    const source = host.source()
-    if (routed && source !== null) source.read(view, fmt, this.#bStartTime)
-    else view.fill(audioSilenceByte(fmt))
-    const r = host.dmaWrite(this.#bAddr, view, 0, done)
-    if (r !== MEMTX_OK) {
-      this.#stats.dmaErrors++
-      this.#halt(H.HDA_SD_STS_FIFOE, `data write of ${done} bytes at ${hex(this.#bAddr)} failed (MemTxResult ${r})`)
-      return false
-    }
-    this.#stats.bytesRecorded += done
-    return true
-  }
-
-  /** Whether the codec's converter takes this stream; strict mode says why not, once per RUN. */
-  #routed(fmt: HdaFormat): boolean {
-    const why = this.#host.routing(this.output, this.tag, fmt.fmt)
-    if (why === 'ok') return true
-    const conv = this.output ? `DAC (NID ${H.HDA_NID_DAC})` : `ADC (NID ${H.HDA_NID_ADC})`
-    if (why === 'tag' && (this.#reported & REPORTED_TAG) === 0) {
-      this.#reported |= REPORTED_TAG
-      this.#host.guest(`${this.name}: stream tag ${this.tag} reaches no converter (the ${conv} is set to another stream: SET_CONV, verb 706h): the stream ${this.output ? 'plays' : 'records'} silence`, { stream: this.name, tag: this.tag })
-    } else if (why === 'format' && (this.#reported & REPORTED_FMT) === 0) {
-      this.#reported |= REPORTED_FMT
-      const cf = this.#host.converterFormat(this.output)
-      this.#host.guest(`${this.name}: FMT ${hex(fmt.fmt)} (${describeHdaFormat(fmt.fmt)}) differs from the ${conv}'s format ${hex(cf)} (${describeHdaFormat(cf)}; SET_STREAM_FORMAT, verb 2h): the stream ${this.output ? 'plays' : 'records'} silence`, { stream: this.name, fmt: fmt.fmt, converterFormat: cf })
-    }
-    return false
-  }
-
-  #writePosition(): void {
-    const mode = this.#cfg.positionBuffer
-    if (mode === 'none') return
-    const slot = this.#host.positionSlot(this.index)
-    if (slot < 0) return
-    this.#posView.setUint32(0, mode === 'lagging' ? this.#bStartLpib : this.#lpib, true)
-    if (this.#host.dmaWrite(slot, this.#pos, 0, 4) !== MEMTX_OK) this.#stats.dmaErrors++
-  }
-
-  /** An IOC entry completed: BCIS now, or later under a delay-completion fault. */
-  #complete(): void {
-    if (this.output) this.#stats.periodsPlayed++
-    else this.#stats.periodsRecorded++
-    const f = this.#host.fault('delay-completion')
-    if (f === null) {
-      this.#setBcis()
-      return
-    }
-    const clock = this.#host.clock()
-    this.#delayed.push(clock.schedule(clock.now + (f.delayNs ?? H.HDA_FAULT_DELAY_NS), this.#onDelayedBcis))
-  }
-
-  #setBcis(): void {
-    this.#sts |= H.HDA_SD_STS_BCIS
-    this.#host.statusChanged()
   }
 }
