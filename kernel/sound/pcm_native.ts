@@ -585,7 +585,7 @@ export async function pcmDrain(s: SndPcmSubstream, nonblock = false): Promise<nu
             const err = trigger(s, SNDRV_PCM_TRIGGER_START)
             if (err === 0) postStart(s, SNDRV_PCM_STATE_DRAINING)
             else rt.trigger_master = null
-          }
+          } else setState(s, SNDRV_PCM_STATE_SETUP)
           break
         case SNDRV_PCM_STATE_RUNNING:
           setState(s, SNDRV_PCM_STATE_DRAINING)

@@ -257,7 +257,8 @@ describe('the state machine', () => {
     const { sys, d, pcm } = await rig({ hw: { info: 0x101 } })
     const h = await pcm.open(0, 0, 'playback', PARAMS)
     expect(await pcm.pause(h, true)).toBe(-38)
-    expect(await pcm.drain(h)).toBe(0) // nothing queued: nothing to start, PREPARED stays
+    expect(await pcm.drain(h)).toBe(0) // nothing queued: nothing to play, SETUP
+    expect(h.state).toBe('SETUP')
     expect(await pcm.hwFree(h)).toBe(0)
     expect(h.state).toBe('OPEN')
     expect(await pcm.prepare(h)).toBe(-EBADFD)
@@ -296,6 +297,25 @@ describe('the state machine', () => {
     expect(rec.data.subarray(0, 4)).toEqual(dummyFrame(0, 4))
     expect(dummyFrameNumbers(rec.data, 4).every((n, i) => n === i)).toBe(true)
     expect(rec.durationNs).toBeGreaterThan(195e6) // 9600 frames at 48 kHz (the dummy's clock starts at the jiffy)
+    await dummyPcmDel(sys, d)
+    expect(sys.reports).toEqual([])
+  })
+
+  it('capture drain: the stream stops at once and stays DRAINING while frames are left; reads then fail (-EBADFD), as in Linux', async () => {
+    const { sys, d, pcm } = await rig()
+    const h = await pcm.open(0, 0, 'capture', PARAMS)
+    expect(await pcm.start(h)).toBe(0)
+    await sys.runFor(50e6)
+    expect(await pcm.drain(h)).toBe(0)
+    expect(h.state).toBe('DRAINING')
+    const st = await pcm.status(h)
+    expect(st.avail).toBeGreaterThan(2000)
+    await sys.runFor(50e6)
+    expect((await pcm.status(h)).avail).toBe(st.avail) // the hardware stopped
+    expect(await pcm.read(h, 1024)).toBe(-EBADFD)
+    expect(await pcm.drop(h)).toBe(0)
+    expect(h.state).toBe('SETUP')
+    await pcm.close(h)
     await dummyPcmDel(sys, d)
     expect(sys.reports).toEqual([])
   })
