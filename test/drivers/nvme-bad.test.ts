@@ -1,0 +1,269 @@
+/**
+ * The NVMe known-bad driver variants (test/fixtures/nvme-bad/): each replaces one step of the
+ * reference driver (drivers/nvme/, through NvmeParams.paths) with a copy holding one classic bug.
+ * Each is caught with the report kind of its bug on the platforms where that kind fires (and is
+ * silent where DESIGN.md says it must be), the data goes wrong where real hardware would lose or
+ * corrupt it, and the reference driver under the same scenario gets no report.
+ *
+ * Stacks are off (checks.stacks false) except in the runs that assert a stack line.
+ */
+import { describe, expect, it } from 'vitest'
+import {
+  blockUser, boot, pci_register_driver, type BootOptions, type PciDriver, type Report, type System,
+} from '../../kernel/index.js'
+import { NvmeController } from '../../devices/index.js'
+import { nvme_make_driver } from '../../drivers/nvme/nvme.js'
+import { ARCHES } from '../helpers/matrix.js'
+import { nvme_phase_zero_driver } from '../fixtures/nvme-bad/phase-zero.js'
+import { nvme_phase_no_flip_driver } from '../fixtures/nvme-bad/phase-no-flip.js'
+import { nvme_cqe_no_rmb_driver } from '../fixtures/nvme-bad/cqe-no-rmb.js'
+import { nvme_cq_no_doorbell_driver } from '../fixtures/nvme-bad/cq-no-doorbell.js'
+import { nvme_sq_tail_off_by_one_driver } from '../fixtures/nvme-bad/sq-tail-off-by-one.js'
+import { nvme_db_stride_driver } from '../fixtures/nvme-bad/db-stride.js'
+import { nvme_sq_before_cq_driver } from '../fixtures/nvme-bad/sq-before-cq.js'
+import { nvme_no_write_cache_driver } from '../fixtures/nvme-bad/no-write-cache.js'
+import { nvme_read_to_device_driver } from '../fixtures/nvme-bad/read-to-device.js'
+import { nvme_unmap_skip_sync_driver } from '../fixtures/nvme-bad/unmap-skip-sync.js'
+
+const FIX = 'test/fixtures/nvme-bad/'
+type CtrlOpts = ConstructorParameters<typeof NvmeController>[0]
+
+interface Rig {
+  sys: System
+  ctrl: NvmeController
+  lines: string[]
+  probe: number
+}
+
+/** A mini-NVMe with the driver registered; `lines` collects the driver's warnings and errors. */
+async function rig(drv: PciDriver, opts: BootOptions = {}, ctrlOpts: CtrlOpts = {}): Promise<Rig> {
+  const lines: string[] = []
+  const log = { error: (_: object, m: string) => lines.push(m), warn: (_: object, m: string) => lines.push(m), info: () => undefined, debug: () => undefined }
+  const ctrl = new NvmeController({ name: 'nvme0', sizeBytes: 32 << 20, ...ctrlOpts })
+  const sys = boot({ log, arch: 'arm64', seed: 1, checks: { stacks: false }, ...opts, devices: [ctrl] })
+  const probe = await sys.run(() => pci_register_driver(drv))
+  return { sys, ctrl, lines, probe }
+}
+
+const ref = (): PciDriver => nvme_make_driver({ io_queues: 1, io_queue_depth: 8 })
+const kinds = (sys: System): string[] => [...new Set(sys.reports.map((r) => r.kind))].sort()
+const ofKind = (sys: System, kind: string): Report[] => sys.reports.filter((r) => r.kind === kind)
+const pattern = (n: number, seed: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff)
+
+/** Some frame of some stack of the report is in the variant's file. */
+function expectSomeFrameIn(r: Report, file: string): void {
+  expect(r.stacks.some((s) => s.frames.some((f) => f.file === FIX + file)), `${r.kind}: a frame in ${file}`).toBe(true)
+}
+
+/** Writes `n` 4 KiB blocks one at a time and reads them back; the bytes read. */
+async function writeRead(sys: System, n: number, timeoutNs = 600e9): Promise<{ ok: boolean; back: Uint8Array[] }> {
+  const blk = blockUser(sys)
+  const back: Uint8Array[] = []
+  let ok = true
+  for (let i = 0; i < n; i++) {
+    const r = await blk.io('nvme0n1', { op: 'write', lba: i * 8, data: pattern(4096, i), timeoutNs })
+    if (r.status !== 0) ok = false
+  }
+  for (let i = 0; i < n; i++) {
+    const r = await blk.io('nvme0n1', { op: 'read', lba: i * 8, count: 8, timeoutNs })
+    if (r.status !== 0) ok = false
+    back.push(r.data ?? new Uint8Array(0))
+  }
+  return { ok, back }
+}
+
+describe('the reference driver under the variants\' scenarios', () => {
+  for (const arch of ARCHES) {
+    for (const iommu of ['strict', 'off'] as const) {
+      it(`${arch} iommu=${iommu} swiotlb=force: 20 writes and reads on an 8-deep queue, fsync, power failure, unbind: silent`, async () => {
+        const { sys, ctrl, probe } = await rig(ref(), { arch, iommu, swiotlb: 'force' })
+        expect(probe).toBe(0)
+        const { ok, back } = await writeRead(sys, 20)
+        expect(ok).toBe(true)
+        back.forEach((b, i) => expect(b).toEqual(pattern(4096, i)))
+        await blockUser(sys).flush('nvme0n1')
+        ctrl.powerFail()
+        const peek = new Uint8Array(4096)
+        ctrl.backend.read(0, peek, 0, 4096)
+        expect(peek).toEqual(pattern(4096, 0))
+        expect(sys.reports.map((x) => `${x.kind}: ${x.message}`)).toEqual([])
+      })
+    }
+  }
+  it('with DSTRD 1: bring-up and I/O, silent', async () => {
+    const { sys, probe } = await rig(ref(), {}, { dstrd: 1 })
+    expect(probe).toBe(0)
+    expect((await writeRead(sys, 4)).ok).toBe(true)
+    expect(sys.reports).toEqual([])
+  })
+})
+
+describe('phase-zero: the I/O CQ expects phase 0 first', () => {
+  it('every completion is missed: timeouts, resets, a hung I/O; no report', async () => {
+    const { sys, ctrl, lines, probe } = await rig(nvme_phase_zero_driver())
+    expect(probe).toBe(0)
+    await expect(blockUser(sys).write('nvme0n1', 0, pattern(4096, 1), { timeoutNs: 200e9 })).rejects.toThrow()
+    expect(ctrl.stats.writes).toBeGreaterThanOrEqual(1) // the controller did it, and posted it
+    expect(lines).toContainEqual(expect.stringMatching(/timeout, aborting/))
+    expect(lines).toContainEqual(expect.stringMatching(/resetting controller/))
+    expect(sys.reports.map((x) => x.kind)).toEqual([])
+  })
+})
+
+describe('phase-no-flip: cq_phase never flips', () => {
+  for (const arch of ARCHES) {
+    it(`${arch}: once the 8-entry CQ wraps, stale entries complete requests twice (double-free) and the head doorbell runs past the tail (device-error)`, async () => {
+      const { sys, lines, probe } = await rig(nvme_phase_no_flip_driver(), { arch })
+      expect(probe).toBe(0)
+      const blk = blockUser(sys)
+      for (let i = 0; i < 12; i++) await blk.io('nvme0n1', { op: 'write', lba: i * 8, data: pattern(4096, i), timeoutNs: 100e9 })
+      expect(kinds(sys)).toEqual(['device-error', 'double-free'])
+      expect(ofKind(sys, 'device-error')[0]!.message).toMatch(/CQ 1 head doorbell \d+ is beyond the tail/)
+      expect(ofKind(sys, 'double-free')[0]!.message).toMatch(/blk_mq_complete_request\(\) of a request already completed/)
+      // The second lap's real entries (phase 0) are never seen: the I/O waits for the timeout.
+      expect(lines).toContainEqual(expect.stringMatching(/timeout, aborting/))
+    })
+  }
+})
+
+describe('cqe-no-rmb: the CQE body is read without dma_rmb after the phase', () => {
+  for (const arch of ARCHES) {
+    it(`${arch}: ${arch === 'x86_64' ? 'silent (TSO)' : 'missing-barrier'}`, async () => {
+      const { sys, probe } = await rig(nvme_cqe_no_rmb_driver(), { arch, checks: {} })
+      expect(probe).toBe(0)
+      const { ok, back } = await writeRead(sys, 4)
+      expect(ok).toBe(true)
+      back.forEach((b, i) => expect(b).toEqual(pattern(4096, i)))
+      if (arch === 'x86_64') expect(sys.reports).toEqual([])
+      else {
+        expect(kinds(sys)).toEqual(['missing-barrier'])
+        expectSomeFrameIn(ofKind(sys, 'missing-barrier')[0]!, 'cqe-no-rmb.ts')
+      }
+    })
+  }
+})
+
+describe('cq-no-doorbell: the CQ head doorbell is never written', () => {
+  it('the CQ fills, completions wait, I/O stalls into timeouts; no report', async () => {
+    const { sys, ctrl, lines, probe } = await rig(nvme_cq_no_doorbell_driver())
+    expect(probe).toBe(0)
+    const t0 = sys.clock
+    const { ok, back } = await writeRead(sys, 12, 200e9)
+    // Each time the CQ is full the I/O stalls until the timeout resets the controller (twice 30 s),
+    // after which the resent I/O goes through: correct data, minutes late.
+    expect(ok).toBe(true)
+    back.forEach((b, i) => expect(b).toEqual(pattern(4096, i)))
+    expect(sys.clock - t0).toBeGreaterThan(60e9)
+    expect(ctrl.stats.cqFullWaits).toBeGreaterThan(0)
+    expect(lines).toContainEqual(expect.stringMatching(/timeout, reset controller/))
+    expect(sys.reports.map((x) => x.kind)).toEqual([])
+  })
+})
+
+describe('sq-tail-off-by-one: the SQ doorbell is the last entry, not the new tail', () => {
+  it('a lone write is never fetched: it times out, the reset resends it to the same fate; no report', async () => {
+    const { sys, ctrl, lines, probe } = await rig(nvme_sq_tail_off_by_one_driver())
+    expect(probe).toBe(0)
+    const before = ctrl.stats.writes
+    await expect(blockUser(sys).write('nvme0n1', 0, pattern(4096, 1), { timeoutNs: 200e9 })).rejects.toThrow()
+    expect(ctrl.stats.writes).toBe(before)
+    expect(lines).toContainEqual(expect.stringMatching(/timeout, aborting/))
+    expect(sys.reports.map((x) => x.kind)).toEqual([])
+  })
+})
+
+describe('db-stride: doorbells 4 bytes apart whatever CAP.DSTRD says', () => {
+  for (const arch of ARCHES) {
+    it(`${arch} DSTRD 1: device-error, I/O never fetched`, async () => {
+      const { sys, probe } = await rig(nvme_db_stride_driver(), { arch }, { dstrd: 1 })
+      if (probe === 0) {
+        await expect(blockUser(sys).write('nvme0n1', 0, pattern(4096, 1), { timeoutNs: 100e9 })).rejects.toThrow()
+      }
+      expect(kinds(sys)).toContain('device-error')
+      expect(ofKind(sys, 'device-error').map((r) => r.message).join('\n')).toMatch(/not on the 8-byte doorbell stride/)
+    })
+  }
+  it('DSTRD 0: the same code is right, and silent', async () => {
+    const { sys, probe } = await rig(nvme_db_stride_driver(), {}, { dstrd: 0 })
+    expect(probe).toBe(0)
+    expect((await writeRead(sys, 4)).ok).toBe(true)
+    expect(sys.reports).toEqual([])
+  })
+})
+
+describe('sq-before-cq: Create I/O SQ before its CQ', () => {
+  for (const arch of ARCHES) {
+    it(`${arch}: device-error (INVALID_CQID), probe fails, nothing leaks`, async () => {
+      const { sys, lines } = await rig(nvme_sq_before_cq_driver(), { arch })
+      expect(sys.pciDevice('nvme0')!.driver).toBeNull()
+      expect(lines).toContainEqual(expect.stringMatching(/probe failed/))
+      expect(blockUser(sys).disks()).toEqual([])
+      expect(kinds(sys)).toEqual(['device-error'])
+      expect(ofKind(sys, 'device-error')[0]!.message).toMatch(/CQ_INVALID|INVALID_CQID/)
+    })
+  }
+})
+
+describe('no-write-cache: the volatile write cache is not declared', () => {
+  for (const arch of ARCHES) {
+    it(`${arch}: fsync'ed data is lost at a power failure; no report (a semantic bug)`, async () => {
+      const { sys, ctrl, probe } = await rig(nvme_no_write_cache_driver(), { arch })
+      expect(probe).toBe(0)
+      expect(blockUser(sys).disks()[0]).toMatchObject({ writeCache: false, fua: false })
+      const blk = blockUser(sys)
+      const a = pattern(4096, 3)
+      await blk.write('nvme0n1', 0, a)
+      await blk.flush('nvme0n1') // the file system's fsync: nothing reaches the controller
+      await blk.write('nvme0n1', 8, a, { fua: true }) // FUA dropped
+      expect(ctrl.stats.flushes).toBe(0)
+      expect(ctrl.powerFail()).toBeGreaterThan(0)
+      const peek = new Uint8Array(4096)
+      ctrl.backend.read(0, peek, 0, 4096)
+      expect(peek.every((x) => x === 0)).toBe(true)
+      ctrl.backend.read(8 * 512, peek, 0, 4096)
+      expect(peek.every((x) => x === 0)).toBe(true)
+      expect(sys.reports).toEqual([])
+    })
+  }
+})
+
+describe('read-to-device: read data mapped DMA_TO_DEVICE', () => {
+  for (const arch of ARCHES) {
+    it(`${arch} iommu=off: device-write-to-device-mapping`, async () => {
+      const { sys, probe } = await rig(nvme_read_to_device_driver(), { arch, iommu: 'off', swiotlb: 'force' })
+      expect(probe).toBe(0)
+      const { back } = await writeRead(sys, 2)
+      expect(kinds(sys)).toContain('device-write-to-device-mapping')
+      // swiotlb: the unmap of a TO_DEVICE mapping copies nothing back: the data read is stale
+      expect(back[0]).not.toEqual(pattern(4096, 0))
+    })
+    it(`${arch} iommu=strict: iommu-fault only, the read fails`, async () => {
+      const { sys, probe } = await rig(nvme_read_to_device_driver(), { arch, iommu: 'strict' })
+      expect(probe).toBe(0)
+      const { ok } = await writeRead(sys, 2)
+      expect(ok).toBe(false)
+      expect(kinds(sys)).toEqual(['iommu-fault'])
+    })
+  }
+})
+
+describe('unmap-skip-sync: unmapped with DMA_ATTR_SKIP_CPU_SYNC, no sync', () => {
+  for (const arch of ARCHES) {
+    it(`${arch} swiotlb=force: the Identify data is stale (never copied out of the bounce buffer), probe fails; cpu-access-device-owned`, async () => {
+      const { sys, lines } = await rig(nvme_unmap_skip_sync_driver(), { arch, swiotlb: 'force' })
+      expect(sys.pciDevice('nvme0')!.driver).toBeNull()
+      expect(lines).toContainEqual(expect.stringMatching(/unsupported LBA size 2\^0/))
+      expect(kinds(sys)).toEqual(['cpu-access-device-owned'])
+      expect(ofKind(sys, 'cpu-access-device-owned')[0]!.message).toMatch(/unmapped with DMA_ATTR_SKIP_CPU_SYNC while the device owned it/)
+    })
+  }
+  it('x86_64 swiotlb=auto: right data (coherent, no bounce), still reported at the caller\'s read: the driver owes the sync', async () => {
+    const { sys, probe } = await rig(nvme_unmap_skip_sync_driver(), { arch: 'x86_64', swiotlb: 'auto' })
+    expect(probe).toBe(0)
+    expect(blockUser(sys).disks()).toHaveLength(1)
+    sys.clearReports() // the Identify reads at probe
+    await blockUser(sys).write('nvme0n1', 0, pattern(4096, 1))
+    expect(await blockUser(sys).read('nvme0n1', 0, 8)).toEqual(pattern(4096, 1))
+    expect(kinds(sys)).toEqual(['cpu-access-device-owned'])
+  })
+})
