@@ -9,10 +9,10 @@
  */
 import { describe, expect, it } from 'vitest'
 import {
-  blockUser, boot, pci_register_driver, type BootOptions, type PciDriver, type Report, type System,
+  blockUser, boot, pci_get_drvdata, pci_register_driver, type BootOptions, type PciDriver, type Report, type System,
 } from '../../kernel/index.js'
 import { NvmeController } from '../../devices/index.js'
-import { nvme_make_driver } from '../../drivers/nvme/nvme.js'
+import { nvme_make_driver, type NvmeDev } from '../../drivers/nvme/nvme.js'
 import { ARCHES } from '../helpers/matrix.js'
 import { nvme_phase_zero_driver } from '../fixtures/nvme-bad/phase-zero.js'
 import { nvme_phase_no_flip_driver } from '../fixtures/nvme-bad/phase-no-flip.js'
@@ -24,6 +24,8 @@ import { nvme_sq_before_cq_driver } from '../fixtures/nvme-bad/sq-before-cq.js'
 import { nvme_no_write_cache_driver } from '../fixtures/nvme-bad/no-write-cache.js'
 import { nvme_read_to_device_driver } from '../fixtures/nvme-bad/read-to-device.js'
 import { nvme_unmap_skip_sync_driver } from '../fixtures/nvme-bad/unmap-skip-sync.js'
+import { nvme_mdts_limits_driver, nvme_prp_list_unchained_driver } from '../fixtures/nvme-bad/prp-list-unchained.js'
+import { nvme_cid_reuse_driver } from '../fixtures/nvme-bad/cid-reuse.js'
 
 const FIX = 'test/fixtures/nvme-bad/'
 type CtrlOpts = ConstructorParameters<typeof NvmeController>[0]
@@ -265,5 +267,68 @@ describe('unmap-skip-sync: unmapped with DMA_ATTR_SKIP_CPU_SYNC, no sync', () =>
     await blockUser(sys).write('nvme0n1', 0, pattern(4096, 1))
     expect(await blockUser(sys).read('nvme0n1', 0, 8)).toEqual(pattern(4096, 1))
     expect(kinds(sys)).toEqual(['cpu-access-device-owned'])
+  })
+})
+
+describe('prp-list-unchained: a PRP list that runs past its page without a chain pointer', () => {
+  /** echo 4096 > /sys/block/nvme0n1/queue/max_sectors_kb: requests as large as max_hw_sectors. */
+  async function maxSectorsKb(sys: System): Promise<void> {
+    await sys.run(() => {
+      const q = (pci_get_drvdata(sys.pciDevice('nvme0')!) as NvmeDev).disk!.queue
+      q.limits.max_sectors = q.limits.max_hw_sectors
+    })
+    expect(blockUser(sys).disks()[0]!.maxSectors).toBe(8192)
+  }
+  const big = Uint8Array.from({ length: 4 << 20 }, (_, i) => (i * 13 + 1) & 0xff)
+
+  for (const arch of ARCHES) {
+    for (const iommu of ['strict', 'off'] as const) {
+      it(`${arch} iommu=${iommu}: a 4 MiB write (1023 list entries) fails: out-of-bounds (entries past the list page) and device-error (a data page read as a list)`, async () => {
+        const { sys, ctrl, probe } = await rig(nvme_prp_list_unchained_driver(), { arch, iommu }, { mdts: 10 })
+        expect(probe).toBe(0)
+        await maxSectorsKb(sys)
+        const w = await blockUser(sys).io('nvme0n1', { op: 'write', lba: 0, data: big, contiguous: true })
+        expect(w.status).not.toBe(0)
+        expect(ctrl.stats.bytesWritten).toBe(0)
+        expect(kinds(sys)).toEqual(['device-error', 'out-of-bounds'])
+        expect(ofKind(sys, 'device-error')[0]!.message).toMatch(/PRP list entry \d+ at 0x[0-9a-f]+: 0x[0-9a-f]+ is not page aligned/)
+      })
+    }
+  }
+  it('the reference PRPs with the same limits and I/O: right data, silent', async () => {
+    const { sys, probe } = await rig(nvme_mdts_limits_driver(), {}, { mdts: 10 })
+    expect(probe).toBe(0)
+    await maxSectorsKb(sys)
+    expect((await blockUser(sys).io('nvme0n1', { op: 'write', lba: 0, data: big, contiguous: true })).status).toBe(0)
+    const r = await blockUser(sys).io('nvme0n1', { op: 'read', lba: 0, count: 8192, contiguous: true })
+    expect(r.status).toBe(0)
+    expect(Buffer.compare(Buffer.from(r.data!), Buffer.from(big))).toBe(0) // (toEqual on 4 MiB is slow)
+    expect(sys.reports).toEqual([])
+  })
+})
+
+describe('cid-reuse: two hardware queues (two tag spaces) on one SQ', () => {
+  for (const arch of ARCHES) {
+    it(`${arch}: device-error (CID conflict), then the wrong request completes twice and one never completes`, async () => {
+      const { sys, ctrl, lines, probe } = await rig(nvme_cid_reuse_driver(), { arch })
+      expect(probe).toBe(0)
+      const blk = blockUser(sys)
+      const rs = await Promise.all([0, 1].map((q) =>
+        blk.io('nvme0n1', { op: 'write', lba: q * 8, data: pattern(4096, q), queue: q, timeoutNs: 100e9 }).then((r) => r.status, () => 'hung')))
+      expect(rs).toContain('hung')
+      expect(ctrl.stats.cidConflicts).toBeGreaterThan(0)
+      expect(kinds(sys)).toContain('device-error')
+      expect(kinds(sys)).toContain('double-free')
+      expect(ofKind(sys, 'device-error')[0]!.message).toMatch(/reuses CID 0 while a command with that CID is still in flight on this SQ: completed with CMDID_CONFLICT/)
+      expect(lines).toContainEqual(expect.stringMatching(/timeout, reset controller/))
+    })
+  }
+  it('the reference on the same two queues: silent', async () => {
+    const { sys, probe } = await rig(nvme_make_driver({ io_queues: 2 }))
+    expect(probe).toBe(0)
+    const blk = blockUser(sys)
+    await Promise.all([0, 1].map((q) => blk.write('nvme0n1', q * 8, pattern(4096, q), { queue: q })))
+    expect(await blk.read('nvme0n1', 8, 8)).toEqual(pattern(4096, 1))
+    expect(sys.reports).toEqual([])
   })
 })
