@@ -21,14 +21,14 @@ import {
   PCI_IRQ_MSIX, REQ_OP_DRV_IN, REQ_OP_DRV_OUT,
   INIT_WORK, IS_ERR, PTR_ERR, blk_execute_rq, blk_mq_alloc_disk, blk_mq_alloc_queue, blk_mq_alloc_request,
   blk_mq_alloc_tag_set, blk_mq_destroy_queue, blk_mq_free_request, blk_mq_free_tag_set, blk_mq_kick_requeue_list,
-  blk_mq_quiesce_tagset, blk_mq_requeue_request, blk_mq_rq_to_pdu, blk_mq_tagset_busy_iter, blk_mq_unquiesce_tagset,
+  blk_mq_quiesce_tagset, blk_mq_requeue_request, blk_mq_rq_state, blk_mq_rq_to_pdu, blk_mq_tagset_busy_iter, blk_mq_unquiesce_tagset,
   blk_queue_logical_block_size, blk_queue_max_hw_sectors, blk_queue_max_segments, blk_queue_rq_timeout,
   blk_queue_virt_boundary, blk_queue_write_cache, blk_rq_map_kern, blk_status_to_errno, del_gendisk, dev_err, dev_info,
   dev_warn, device_add_disk, dma_alloc_coherent, dma_free_coherent, dma_pool_create, dma_pool_destroy,
   dma_set_mask_and_coherent, free_irq, jiffies, kfree, kzalloc, lo_hi_readq, lo_hi_writeq, mem_read32,
   mem_read64, mem_read8, memset, msecs_to_jiffies, msleep, pci_alloc_irq_vectors, pci_free_irq_vectors, pci_get_drvdata,
   pci_irq_vector, pci_set_drvdata, pci_set_master, pcim_enable_device, pcim_iomap_regions, pcim_iomap_table, ptr_add,
-  put_disk, readl, request_irq, set_capacity, sg_alloc_table, spin_lock_init, synchronize_irq, writel,
+  MQ_RQ_IN_FLIGHT, put_disk, readl, request_irq, set_capacity, sg_alloc_table, spin_lock_init, synchronize_irq, writel,
   type BlkMqOps, type BlkMqTagSet, type DmaAddr, type IoAddr, type PciDev, type PciDeviceId, type PciDriver, type Request,
   type RequestQueue,
 } from '../../kernel/index.js'
@@ -46,7 +46,7 @@ import {
 } from './nvme_defs.js'
 import {
   nvme_commit_rqs, nvme_irq, nvme_map_data, nvme_pci_complete_rq, nvme_poll_cq, nvme_queue_rq, nvme_setup_prps, nvme_timeout,
-  nvme_unmap_data, nvme_write_sq_db, nvme_write_sqe,
+  nvme_unmap_data, nvme_write_sq_db, nvme_write_sqe, nvme_cancel_request,
 } from './nvme_io.js'
 
 export * from './nvme_hw.js'
@@ -534,12 +534,17 @@ async function nvme_reset_work(dev: NvmeDev, _params: NvmeParams): Promise<void>
     q.enabled = false
     if (q.irq > 0) await synchronize_irq(q.irq)
   }
-  // The controller is off: what it had not completed is the driver's again.
+  // First reap what the controller completed before it stopped (nvme_reap_pending_cqes).
+  for (const q of dev.queues) if (q !== undefined) dev.paths.poll_cq(q)
+  // The controller is off: what it had not completed is the driver's again. I/O is resent
+  // after the reset; admin commands (a waiter in probe or here) fail.
   blk_mq_tagset_busy_iter(dev.tagset, (rq: Request) => {
+    if (blk_mq_rq_state(rq) !== MQ_RQ_IN_FLIGHT) return true
     dev.paths.unmap_data(dev, rq)
     blk_mq_requeue_request(rq, false)
     return true
   }, null)
+  blk_mq_tagset_busy_iter(dev.admin_tagset, nvme_cancel_request, null)
   let rc = await nvme_configure_admin_queue(dev)
   for (let qid = 1; rc === 0 && qid < dev.online_queues; qid++) rc = await dev.paths.create_queue(dev, dev.queues[qid]!)
   if (rc !== 0) {

@@ -93,6 +93,8 @@ export const NVME_SC_CQ_INVALID = 0x100
 export const NVME_SC_QID_INVALID = 0x101
 export const NVME_SC_QUEUE_SIZE = 0x102
 export const NVME_SC_INVALID_VECTOR = 0x108
+/** A command the host aborted (Linux's driver-internal status for cancelled commands). */
+export const NVME_SC_HOST_ABORTED_CMD = 0x371
 export const NVME_SC_DNR = 0x4000
 export const NVME_SC_MASK = 0x7ff
 

@@ -17,7 +17,8 @@ import {
   type irqreturn_t,
 } from '../../kernel/index.js'
 import {
-  NVME_CSTS_CFS, NVME_CTRL_PAGE_SIZE, NVME_REG_CSTS, NVME_RW_FUA, NVME_SC_DNR, NVME_SC_INVALID_FIELD,
+  NVME_CC_ENABLE, NVME_CSTS_CFS, NVME_CTRL_PAGE_SIZE, NVME_REG_CC, NVME_REG_CSTS, NVME_RW_FUA, NVME_SC_DNR,
+  NVME_SC_HOST_ABORTED_CMD, NVME_SC_INVALID_FIELD,
   NVME_SC_INVALID_OPCODE, NVME_SC_LBA_RANGE, NVME_SC_MASK, NVME_SC_SUCCESS, nvme_cmd_flush, nvme_cmd_read,
   nvme_cmd_write, nvme_cmd_write_zeroes, nvme_command, nvme_completion,
 } from './nvme_hw.js'
@@ -301,6 +302,14 @@ export function nvme_timeout(rq: Request): BlkEhTimerReturn {
     dev_warn(dev.pdev.dev, 'I/O tag %d QID %d timeout, completion polled', rq.tag, nvmeq.qid)
     return BLK_EH_DONE
   }
+  if (dev.state !== 'live') {
+    // Probe or a reset is waiting for this command: nobody is left to reset the controller.
+    // Disable it and fail the command, so that the waiter sees an error (as Linux does).
+    dev_warn(dev.pdev.dev, 'I/O tag %d QID %d timeout, disable controller', rq.tag, nvmeq.qid)
+    writel(readl(ptr_add(dev.bar, NVME_REG_CC)) & ~NVME_CC_ENABLE, ptr_add(dev.bar, NVME_REG_CC))
+    nvme_cancel_request(rq)
+    return BLK_EH_DONE
+  }
   if (nvmeq.qid === 0 || iod.aborted) {
     dev_warn(dev.pdev.dev, 'I/O tag %d QID %d timeout, reset controller', rq.tag, nvmeq.qid)
     nvme_schedule_reset(dev)
@@ -309,6 +318,18 @@ export function nvme_timeout(rq: Request): BlkEhTimerReturn {
   iod.aborted = true
   dev_warn(dev.pdev.dev, 'I/O tag %d QID %d timeout, aborting', rq.tag, nvmeq.qid)
   return BLK_EH_RESET_TIMER
+}
+
+/**
+ * nvme_cancel_request: a request the controller will never complete (it was disabled) completes
+ * with "host aborted"; one already completed is left to its completion.
+ */
+export function nvme_cancel_request(rq: Request): boolean {
+  if (blk_mq_rq_state(rq) !== MQ_RQ_IN_FLIGHT) return true
+  const iod = blk_mq_rq_to_pdu<NvmeIod>(rq)
+  iod.status = NVME_SC_HOST_ABORTED_CMD | NVME_SC_DNR
+  blk_mq_complete_request(rq)
+  return true
 }
 
 /** Schedules the controller reset (nvme_reset_ctrl), once. */

@@ -117,6 +117,21 @@ describe('nvme error handling', () => {
     expect(sys.reports).toEqual([])
   })
 
+  it('an admin command that never completes during probe fails the probe instead of hanging it', async () => {
+    const lines: string[] = []
+    const log = { error: (_: object, m: string) => lines.push(m), warn: (_: object, m: string) => lines.push(m), info: () => undefined, debug: () => undefined }
+    const ctrl = new NvmeController({ name: 'nvme0', sizeBytes: 8 << 20 })
+    const sys = boot({ log, checks: { stacks: false }, devices: [ctrl] })
+    // The first command the controller processes is probe's Identify Controller.
+    sys.machine.faults.add({ device: 'nvme0', kind: 'delay-completion', count: 1, delayNs: 500e9 })
+    expect(await sys.run(() => pci_register_driver(nvme_make_driver()))).toBe(0)
+    expect(sys.pciDevice('nvme0')!.driver).toBeNull()
+    expect(lines).toContainEqual(expect.stringMatching(/timeout, disable controller/))
+    expect(lines).toContainEqual(expect.stringMatching(/Identify Controller failed/))
+    expect(blockUser(sys).disks()).toEqual([])
+    expect(sys.reports.filter((r) => r.kind !== 'device-error')).toEqual([])
+  })
+
   it('unbind shuts the controller down (CC.SHN) and leaves nothing behind', async () => {
     const { sys, ctrl } = await rig({ arch: 'x86_64', seed: 1 })
     await blockUser(sys).write('nvme0n1', 0, new Uint8Array(512).fill(1))
