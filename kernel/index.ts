@@ -3,7 +3,7 @@
  */
 
 export { boot, coupleSystems, System } from './system.js'
-export type { BootOptions, Checks, LogLevel } from './boot.js'
+export type { BootOptions, Checks, KernelLogger, LogLevel } from './boot.js'
 export { TestMaster, type TestMasterOptions } from './test-master.js'
 export { Device } from './base/device.js'
 export { REPORT_KINDS, formatReport, reportsToJson, type Report, type ReportKind, type ReportStack } from './debug/report.js'

@@ -230,6 +230,10 @@ export class System {
   /** A task is about to sleep: its buffered stores drain (a context switch orders them). */
   taskBlocked(): void {
     this.machine.storeBuffer.drain()
+    // A context switch is a full barrier (schedule() has smp_mb): stores before the sleep are
+    // ordered before stores after it, and loads likewise.
+    this.ordering.writeBarrier()
+    this.ordering.readBarrier()
   }
 
   /** udelay: the CPU spins for ns; events fall due and interrupts arrive along the way. */

@@ -159,3 +159,20 @@ describe('reading again after dma_rmb', () => {
     })
   }
 })
+
+describe('a sleep between two stores', () => {
+  for (const arch of ARCHES) {
+    it(`orders them, as schedule()'s barrier does: no missing-barrier when the device reads the later one first (${arch})`, async () => {
+      const { sys, hw, ring } = await rig(arch)
+      await sys.run(async () => {
+        mem_write32(ring.cpu, 4, 0xb)
+        await msleep(10)
+        mem_write32(ring.cpu, 0, 0xc)
+        await msleep(10)
+      })
+      expect(hw.deviceRead(ring.dma, 4)).toEqual(new Uint8Array([0xc, 0, 0, 0]))
+      expect(hw.deviceRead(ring.dma + 4, 4)).toEqual(new Uint8Array([0xb, 0, 0, 0]))
+      expect(kinds(sys)).toEqual([])
+    })
+  }
+})
