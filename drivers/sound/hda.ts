@@ -26,7 +26,7 @@ import {
   SNDRV_PCM_STREAM_PLAYBACK, SNDRV_PCM_TRIGGER_PAUSE_PUSH, SNDRV_PCM_TRIGGER_PAUSE_RELEASE, SNDRV_PCM_TRIGGER_RESUME,
   SNDRV_PCM_TRIGGER_START, SNDRV_PCM_TRIGGER_STOP, SNDRV_PCM_TRIGGER_SUSPEND, bytes_to_frames, dev_err, dev_info,
   dev_warn, dma_set_mask_and_coherent, dma_wmb, dmam_alloc_coherent, free_irq, lower_32_bits, mem_read32,
-  mem_write32, msleep, pci_alloc_irq_vectors, pci_get_drvdata, pci_irq_vector, pci_set_drvdata, pci_set_master,
+  mem_write32, msleep, INIT_WORK, schedule_work, flush_work, type WorkStruct, pci_alloc_irq_vectors, pci_get_drvdata, pci_irq_vector, pci_set_drvdata, pci_set_master,
   pcim_enable_device, pcim_iomap_regions, pcim_iomap_table, ptr_add, readb, readl, readw, request_irq,
   snd_card_free, snd_card_new, snd_card_register, snd_pcm_hw_constraint_integer, snd_pcm_hw_constraint_step,
   snd_pcm_lib_buffer_bytes, snd_pcm_lib_period_bytes, snd_pcm_new, snd_pcm_period_elapsed,
@@ -68,6 +68,8 @@ export interface AzxDev {
   /** The position buffer was seen not to move: read LPIB instead (azx_get_pos_lpib). */
   use_lpib: boolean
   posbuf_checked: boolean
+  /** A period interrupt came before the position reached the period: re-checked by the work. */
+  irq_pending: boolean
 }
 
 /** struct azx / hdac_bus */
@@ -81,6 +83,8 @@ export interface Azx {
   streams: AzxDev[]
   card: SndCard | null
   pcm: SndPcm | null
+  /** azx_irq_pending_work: period interrupts that came early, re-checked from process context. */
+  irq_pending_work: WorkStruct
 }
 
 const azx_readl = (chip: Azx, reg: number): number => readl(ptr_add(chip.remap_addr, reg))
@@ -369,6 +373,32 @@ function azx_position_ok(chip: Azx, s: AzxDev): boolean {
   return pos % s.period_bytes <= s.period_bytes / 2
 }
 
+/**
+ * azx_irq_pending_work: for each stream whose period interrupt came early, wait (1 ms steps, at
+ * most 20) until the position has reached the period, then report it elapsed — as Linux does for
+ * controllers whose interrupts run ahead of their DMA position.
+ */
+async function azx_irq_pending_work(chip: Azx): Promise<void> {
+  for (let tries = 0; tries < 20; tries++) {
+    let pending = 0
+    for (const s of chip.streams) {
+      if (!s.irq_pending) continue
+      if (!s.running || s.substream === null) {
+        s.irq_pending = false
+        continue
+      }
+      if (!azx_position_ok(chip, s)) {
+        pending++
+        continue
+      }
+      s.irq_pending = false
+      snd_pcm_period_elapsed(s.substream)
+    }
+    if (pending === 0) return
+    await msleep(1)
+  }
+}
+
 /** azx_interrupt: shared line or one MSI-X vector (edge: loop until INTSTS reads 0). */
 function azx_interrupt(_irq: number, dev_id: unknown): number {
   const chip = dev_id as Azx
@@ -385,8 +415,14 @@ function azx_interrupt(_irq: number, dev_id: unknown): number {
       const sd_status = sd_readb(s, SD_STS)
       sd_writeb(s, SD_STS, SD_INT_MASK)
       if ((sd_status & SD_INT_MASK & ~SD_INT_COMPLETE) !== 0) dev_warn(chip.pdev.dev, 'stream %d: error status 0x%x', s.index, sd_status)
-      if ((sd_status & SD_INT_COMPLETE) !== 0 && s.running && s.substream !== null && azx_position_ok(chip, s)) {
-        if (!elapsed.includes(s.substream)) elapsed.push(s.substream)
+      if ((sd_status & SD_INT_COMPLETE) !== 0 && s.running && s.substream !== null) {
+        if (azx_position_ok(chip, s)) {
+          if (!elapsed.includes(s.substream)) elapsed.push(s.substream)
+        } else {
+          // An early interrupt: the DMA position is not at the period yet. Look again later.
+          s.irq_pending = true
+          schedule_work(chip.irq_pending_work)
+        }
       }
     }
     // No codec interrupts here (no unsolicited responses; WAKEEN is 0): clear STATESTS anyway.
@@ -427,7 +463,9 @@ async function azx_probe(pdev: PciDev, _id: PciDeviceId): Promise<number> {
     streams: [],
     card: null,
     pcm: null,
+    irq_pending_work: null as unknown as WorkStruct,
   }
+  chip.irq_pending_work = INIT_WORK(null, () => azx_irq_pending_work(chip))
   const gcap = azx_readw(chip, AZX_REG_GCAP)
   err = dma_set_mask_and_coherent(pdev.dev, DMA_BIT_MASK((gcap & AZX_GCAP_64OK) !== 0 ? 64 : 32))
   if (err !== 0) {
@@ -453,7 +491,7 @@ async function azx_probe(pdev: PciDev, _id: PciDeviceId): Promise<number> {
       sd_addr: ptr_add(chip.remap_addr, AZX_SD_BASE + AZX_SD_SIZE * index),
       stream_tag: index + 1,
       substream: null, running: false, prepared: false, bufsize: 0, period_bytes: 0, frags: 0, format_val: 0,
-      use_lpib: false, posbuf_checked: false,
+      use_lpib: false, posbuf_checked: false, irq_pending: false,
     })
   }
   // snd_hdac_bus_init_chip: the link, then interrupts, then the position buffer.
@@ -524,6 +562,7 @@ async function azx_remove(pdev: PciDev): Promise<void> {
   const chip = pci_get_drvdata(pdev) as Azx
   if (chip.card !== null) await snd_card_free(chip.card)
   chip.card = null
+  await flush_work(chip.irq_pending_work)
   azx_stop_chip(chip)
   await free_irq(chip.irq, chip)
   // posbuf and BDLs are dmam_ allocations: released with the device's other managed resources.

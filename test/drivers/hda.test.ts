@@ -18,13 +18,33 @@ function pattern(frames: number, seed = 0): Uint8Array {
   return new Uint8Array(pcm.buffer)
 }
 
-async function rig(arch: 'arm64' | 'x86_64', source?: BufferAudioSource): Promise<{ sys: System; hda: HdaController; sink: MemoryAudioSink }> {
+async function rig(arch: 'arm64' | 'x86_64', source?: BufferAudioSource, quirks: { earlyIrqNs?: number; positionBuffer?: 'none' } = {}): Promise<{ sys: System; hda: HdaController; sink: MemoryAudioSink }> {
   const sink = new MemoryAudioSink()
-  const hda = new HdaController({ sink, ...(source ? { source } : {}) })
+  const hda = new HdaController({ sink, ...(source ? { source } : {}), ...quirks })
   const sys = boot({ log: 'silent', arch, devices: [hda] })
   await sys.run(() => pci_register_driver(hda_make_driver()))
   return { sys, hda, sink }
 }
+
+describe('mini-HDA driver and the controller quirks', () => {
+  it('early period interrupts (2 ms ahead of the position) are re-checked later, as azx_irq_pending_work does: playback stays bit-exact', async () => {
+    const { sys, sink } = await rig('arm64', undefined, { earlyIrqNs: 2_000_000 })
+    const data = pattern(24000)
+    const res = await pcmUser(sys).play(0, 0, data, PARAMS)
+    expect([res.error, res.xruns, res.frames]).toEqual([0, 0, 24000])
+    expect(Buffer.compare(Buffer.from(sink.bytes.subarray(0, sink.length)), Buffer.from(data))).toBe(0)
+    expect(sys.reports).toEqual([])
+  })
+
+  it('without a position buffer the driver falls back to LPIB', async () => {
+    const { sys, sink } = await rig('x86_64', undefined, { positionBuffer: 'none' })
+    const data = pattern(24000, 5)
+    const res = await pcmUser(sys).play(0, 0, data, PARAMS)
+    expect([res.error, res.xruns]).toEqual([0, 0])
+    expect(Buffer.compare(Buffer.from(sink.bytes.subarray(0, sink.length)), Buffer.from(data))).toBe(0)
+    expect(sys.reports).toEqual([])
+  })
+})
 
 describe('mini-HDA driver', () => {
   for (const arch of ['arm64', 'x86_64'] as const) {
