@@ -12,67 +12,20 @@
  * - README.md and the datasheet link to it.
  */
 
-import { execFile } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { promisify } from 'node:util'
+import { existsSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import type { BootOptions } from '../../kernel/index.js'
 import { ARCHES } from '../helpers/matrix.js'
+import { describeExamplesAndOutputs, docPage, read, root } from '../helpers/doc-page.js'
 import * as timeout from '../../docs/examples/nvme-timeout.js'
 
-const root = new URL('../../', import.meta.url)
-const read = (path: string) => readFileSync(new URL(path, root), 'utf8')
-const DOC = 'docs/drivers/nvme.md'
-const markdown = read(DOC)
+const page = docPage('docs/drivers/nvme.md', 'nvme')
+const { markdown, doc: DOC } = page
+const quoted = (tag: string) => page.quoted(tag)
 /** Linux names the page mentions that the driver has no function or comment for. */
 const LINUX_ONLY: readonly string[] = ['nvme_dev_disable', 'nvme_ns', 'nvme_poll_irqdisable']
-const exampleFiles = readdirSync(new URL('docs/examples/', root)).filter((f) => f.startsWith('nvme-') && f.endsWith('.ts'))
 
-/** The ```ts blocks following each `<!-- tag: path -->` marker. */
-function quoted(tag: string): Map<string, string[]> {
-  const out = new Map<string, string[]>()
-  for (const m of markdown.matchAll(new RegExp(`<!-- ${tag}: (\\S+) -->\\s*\\n\`\`\`ts\\n([\\s\\S]*?)\\n\`\`\`\\n`, 'g'))) {
-    out.set(m[1]!, [...(out.get(m[1]!) ?? []), m[2]!])
-  }
-  return out
-}
-
-describe('docs/drivers/nvme.md quotes its examples verbatim', () => {
-  const examples = quoted('example')
-
-  it('has nvme examples', () => expect(exampleFiles.length).toBeGreaterThan(0))
-
-  it.each(exampleFiles)('quotes docs/examples/%s', (file) => {
-    const quotes = examples.get(`docs/examples/${file}`)
-    expect(quotes, `no <!-- example: docs/examples/${file} --> block`).toBeDefined()
-    for (const q of quotes!) expect(q).toBe(read(`docs/examples/${file}`).trimEnd())
-  })
-
-  it('quotes nothing that is not an example file', () => {
-    for (const path of examples.keys()) expect(exampleFiles).toContain(path.replace('docs/examples/', ''))
-  })
-})
-
-/** The `$ npx tsx docs/examples/run-nvme.ts ...` blocks: the arguments and the output shown. */
-const shown = [...markdown.matchAll(/```text\n\$ npx tsx docs\/examples\/run-nvme\.ts ([^\n]*)\n([\s\S]*?)\n```\n/g)].map((m) => ({
-  command: m[1]!,
-  output: m[2]!,
-}))
-const argv = (command: string) => [...command.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!)
-
-describe('docs/drivers/nvme.md shows what the examples print', () => {
-  it('shows the output of every example', () => {
-    expect([...new Set(shown.map((s) => argv(s.command)[0]))].sort()).toEqual(exampleFiles.map((f) => f.replace(/\.ts$/, '')).sort())
-  })
-
-  it.each(shown.map((s) => [s.command, s.output] as const))('npx tsx docs/examples/run-nvme.ts %s', async (command, output) => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'docs/examples/run-nvme.ts', ...argv(command)], {
-      cwd: root,
-      env: { ...process.env, DMALAB_LOG: 'silent' },
-    })
-    expect(stdout.trimEnd()).toBe(output)
-  })
-})
+describeExamplesAndOutputs(page, 'run-nvme.ts')
 
 describe('the timeout example holds on every platform', () => {
   const platforms: (BootOptions & { label: string })[] = [

@@ -11,65 +11,18 @@
  * - README.md and the datasheet link to it.
  */
 
-import { execFile } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { promisify } from 'node:util'
+import { existsSync, readdirSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import type { BootOptions } from '../../kernel/index.js'
 import { ARCHES } from '../helpers/matrix.js'
+import { describeExamplesAndOutputs, docPage, read, root } from '../helpers/doc-page.js'
 import * as hang from '../../docs/examples/tnic-hang.js'
 
-const root = new URL('../../', import.meta.url)
-const read = (path: string) => readFileSync(new URL(path, root), 'utf8')
-const DOC = 'docs/drivers/tnic.md'
-const markdown = read(DOC)
-const exampleFiles = readdirSync(new URL('docs/examples/', root)).filter((f) => f.startsWith('tnic-') && f.endsWith('.ts'))
+const page = docPage('docs/drivers/tnic.md', 'tnic')
+const { markdown, doc: DOC } = page
+const quoted = (tag: string) => page.quoted(tag)
 
-/** The ```ts blocks following each `<!-- tag: path -->` marker. */
-function quoted(tag: string): Map<string, string[]> {
-  const out = new Map<string, string[]>()
-  for (const m of markdown.matchAll(new RegExp(`<!-- ${tag}: (\\S+) -->\\s*\\n\`\`\`ts\\n([\\s\\S]*?)\\n\`\`\`\\n`, 'g'))) {
-    out.set(m[1]!, [...(out.get(m[1]!) ?? []), m[2]!])
-  }
-  return out
-}
-
-describe('docs/drivers/tnic.md quotes its examples verbatim', () => {
-  const examples = quoted('example')
-
-  it('has tnic examples', () => expect(exampleFiles.length).toBeGreaterThan(0))
-
-  it.each(exampleFiles)('quotes docs/examples/%s', (file) => {
-    const quotes = examples.get(`docs/examples/${file}`)
-    expect(quotes, `no <!-- example: docs/examples/${file} --> block`).toBeDefined()
-    for (const q of quotes!) expect(q).toBe(read(`docs/examples/${file}`).trimEnd())
-  })
-
-  it('quotes nothing that is not an example file', () => {
-    for (const path of examples.keys()) expect(exampleFiles).toContain(path.replace('docs/examples/', ''))
-  })
-})
-
-/** The `$ npx tsx docs/examples/run-tnic.ts ...` blocks: the arguments and the output shown. */
-const shown = [...markdown.matchAll(/```text\n\$ npx tsx docs\/examples\/run-tnic\.ts ([^\n]*)\n([\s\S]*?)\n```\n/g)].map((m) => ({
-  command: m[1]!,
-  output: m[2]!,
-}))
-const argv = (command: string) => [...command.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!)
-
-describe('docs/drivers/tnic.md shows what the examples print', () => {
-  it('shows the output of every example', () => {
-    expect([...new Set(shown.map((s) => argv(s.command)[0]))].sort()).toEqual(exampleFiles.map((f) => f.replace(/\.ts$/, '')).sort())
-  })
-
-  it.each(shown.map((s) => [s.command, s.output] as const))('npx tsx docs/examples/run-tnic.ts %s', async (command, output) => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'docs/examples/run-tnic.ts', ...argv(command)], {
-      cwd: root,
-      env: { ...process.env, DMALAB_LOG: 'silent' },
-    })
-    expect(stdout.trimEnd()).toBe(output)
-  })
-})
+describeExamplesAndOutputs(page, 'run-tnic.ts')
 
 describe('the TX hang example holds on every platform', () => {
   const platforms: (BootOptions & { label: string })[] = [
