@@ -139,9 +139,14 @@ function writeZeroCqe(q: NvmeQueue, i: number): void {
   memset(ptr_add(q.cqes, i * NVME_CQE_SIZE), 0, NVME_CQE_SIZE)
 }
 
-/** The IRQ of a queue: its own vector when there are enough, else vector 0 shared. */
+/** A queue's MSI-X vector: its own when there are enough, else vector 0, shared. */
+export function nvme_cq_vector(dev: NvmeDev, qid: number): number {
+  return dev.nr_vecs > qid ? qid : 0
+}
+
+/** The IRQ of a queue. */
 function nvme_queue_irq(dev: NvmeDev, q: NvmeQueue): number {
-  q.cq_vector = dev.nr_vecs > q.qid ? q.qid : 0
+  q.cq_vector = nvme_cq_vector(dev, q.qid)
   return pci_irq_vector(dev.pdev, q.cq_vector)
 }
 
@@ -276,7 +281,7 @@ async function nvme_set_queue_count(dev: NvmeDev, count: number): Promise<number
 export async function nvme_create_queue(dev: NvmeDev, q: NvmeQueue): Promise<number> {
   dev.paths.init_queue(q)
   const cq = empty_cmd(nvme_admin_create_cq)
-  q.cq_vector = dev.nr_vecs > q.qid ? q.qid : 0
+  q.cq_vector = nvme_cq_vector(dev, q.qid)
   cq.cdw10 = ((q.q_depth - 1) << 16) | q.qid
   cq.cdw11 = (q.cq_vector << 16) | NVME_QUEUE_PHYS_CONTIG | NVME_CQ_IRQ_ENABLED
   let r = await nvme_submit_cmd_with_prp(dev, cq, q.cq_dma)
@@ -435,7 +440,7 @@ async function nvme_probe(pdev: PciDev, _id: PciDeviceId, params: NvmeParams, id
     admin_tagset: { ops: nvme_admin_mq_ops, nr_hw_queues: 1, queue_depth: NVME_AQ_DEPTH - 1, timeout: NVME_ADMIN_TIMEOUT_JIFFIES },
     tagset: { ops: nvme_admin_mq_ops, nr_hw_queues: 1, queue_depth: 1 },
     admin_q: null, disk: null, mdts: 0, vwc: false, nsze: 0, lba_shift: 9, max_hw_sectors: 0,
-    prp_page_pool: null, prp_small_pool: null, reset_work: null as never, state: 'new', instance: ida.next++, last_sgl: null,
+    prp_page_pool: null, prp_small_pool: null, reset_work: null as never, state: 'new', instance: ida.next++,
     paths: { ...NVME_PATHS, ...params.paths },
   }
   dev.admin_tagset.driver_data = dev

@@ -143,8 +143,6 @@ export interface NvmeDev {
   /** NVME_CTRL_* state, as in Linux: live, resetting, deleting, dead. */
   state: 'new' | 'live' | 'resetting' | 'deleting' | 'dead'
   instance: number
-  /** Scratch scatterlist type for tests that inspect mappings. */
-  last_sgl: Scatterlist | null
   /** The replaceable steps (NVME_PATHS unless a variant replaced some). */
   paths: NvmePaths
 }
