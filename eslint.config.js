@@ -78,5 +78,12 @@ export default defineConfig(
     files: ['kernel/**/*.ts'],
     rules: restrict([nodeModules, { group: ['**/drivers/**'], message: 'the kernel does not import drivers' }]),
   },
+  {
+    files: ['testing/**/*.ts'],
+    rules: restrict([
+      { group: ['node:*', '**/devices/**', '**/drivers/**'], message: 'testing/ runs in any vitest environment: it uses kernel/index.ts and vitest only' },
+      { regex: '^\\.\\./kernel/(?!index\\.js$).+', message: 'testing/ imports only kernel/index.ts' },
+    ]),
+  },
   { files: ['**/*.js'], extends: [tseslint.configs.disableTypeChecked] },
 )
