@@ -20,6 +20,7 @@ import { PageTable } from './mm/page.js'
 import { PageAllocator } from './mm/page_alloc.js'
 import { SlabAllocator } from './mm/slab.js'
 import { currentOrNull, switchTo, Task, type TaskContext } from './sched/current.js'
+import { KernelTracer } from './trace/events.js'
 import { Scheduler } from './sched/scheduler.js'
 import { SchedGroup } from './sched/group.js'
 import { IrqCore } from './irq/manage.js'
@@ -71,6 +72,8 @@ export class System {
   readonly ordering: Ordering
   readonly log: ReportLog
   readonly logger: KernelLogger
+  /** The kernel's trace points: contexts, DMA API calls, reports (kernel/trace/events.ts). */
+  readonly ktrace: KernelTracer
   readonly devices = new Map<string, Device>()
   readonly sched: Scheduler
   readonly costs: Costs
@@ -113,6 +116,7 @@ export class System {
       throw e
     }
     this.platform = this.machine.platform
+    this.ktrace = new KernelTracer(this.machine.clock)
     this.logger = typeof o.log === 'string' ? pino({ level: o.log, base: { sys: this.name } }) : o.log
     this.log = new ReportLog(o.seed, () => this.machine.clock.now, (r) => this.logger.warn({ kind: r.kind, site: r.site }, formatReport(r)))
     this.buddy = new PageAllocator(this.machine.ram.banks)
@@ -227,6 +231,10 @@ export class System {
     this.cpuWork(this.costs.contextSwitchNs)
   }
 
+  taskSlice(phase: 'B' | 'E', t: Task): void {
+    this.ktrace.context(phase, 'process', t.name)
+  }
+
   /** A task is about to sleep: its buffered stores drain (a context switch orders them). */
   taskBlocked(): void {
     this.machine.storeBuffer.drain()
@@ -280,10 +288,12 @@ export class System {
    */
   #runSoftirqs(): void {
     this.#inSoftirq = true
+    this.ktrace.context('B', 'softirq', 'softirq')
     try {
       while (this.#softirqs.length > 0) this.#softirqs.shift()!()
     } finally {
       this.#inSoftirq = false
+      this.ktrace.context('E', 'softirq', 'softirq')
     }
   }
 
@@ -294,6 +304,7 @@ export class System {
   runAtomic<T>(name: string, context: TaskContext, fn: () => T): T | undefined {
     const task = new Task(this, name, context)
     const prev = switchTo(task)
+    this.ktrace.context('B', context, name)
     try {
       const r = fn()
       if (r instanceof Promise) {
@@ -308,6 +319,7 @@ export class System {
       this.#oopsFromException(task, e)
       return undefined
     } finally {
+      this.ktrace.context('E', context, name)
       switchTo(prev)
     }
   }
@@ -434,7 +446,8 @@ export class System {
     }
     if (a.stacks !== undefined) stacks.push(...a.stacks)
     const task = currentOrNull()
-    return this.log.add({
+    const before = this.log.reports.length
+    const r = this.log.add({
       kind: a.kind,
       message: a.message,
       device: a.device,
@@ -443,6 +456,17 @@ export class System {
       ...(a.details !== undefined ? { details: a.details } : {}),
       ...(a.key !== undefined ? { key: a.key } : {}),
     })
+    if (this.log.reports.length > before && this.ktrace.enabled('report')) {
+      this.ktrace.emit('report', {
+        time: r.time,
+        kind: r.kind,
+        message: r.message,
+        ...(r.device !== undefined ? { device: r.device } : {}),
+        ...(r.site !== undefined ? { site: r.site } : {}),
+        ...(a.mapping != null ? { mapping: a.mapping.id } : {}),
+      })
+    }
+    return r
   }
 
   /** BUG(): files an `oops` report, stops the task and throws KernelOops. */

@@ -36,7 +36,8 @@ import {
   type BounceSlot,
   type MapType,
 } from './types.js'
-import type { StackFrame } from '../debug/stack.js'
+import { captureStack, siteOf, type StackFrame } from '../debug/stack.js'
+import type { DmaApiOp } from '../trace/events.js'
 import type { KObject } from '../mm/page.js'
 
 const fmt16 = (n: number) => `0x${n.toString(16).padStart(16, '0')}`
@@ -191,7 +192,26 @@ export class DmaCore {
     })
     if (checked) this.sanitizer.add(m, sys.checks.ownership)
     dev.entries.add(m)
+    if (sys.ktrace.enabled('dma')) this.trace('map', m, 0, size)
     return m
+  }
+
+  /** The dma trace point (include/trace/events/dma.h): one DMA API call on m over [off, off+len). */
+  trace(op: DmaApiOp, m: DmaMapping, off: number, len: number): void {
+    const site = siteOf(captureStack(1))
+    this.#sys.ktrace.emit('dma', {
+      time: this.#sys.machine.clock.now,
+      op,
+      device: m.dev.name,
+      id: m.id,
+      type: m.type,
+      dir: m.dir,
+      dma: m.dma,
+      size: m.size,
+      off,
+      len,
+      ...(site !== undefined ? { site } : {}),
+    })
   }
 
   /** swiotlb_tbl_map_single: a slot, the orig → bounce copy (any direction) and the clean. */
@@ -223,6 +243,7 @@ export class DmaCore {
 
   /** Frees the IOVA, the PTEs and the bounce slot, and drops the mapping from every index. */
   release(m: DmaMapping): void {
+    if (this.#sys.ktrace.enabled('dma')) this.trace(m.type === 'coherent' || m.type === 'noncoherent' ? 'free' : 'unmap', m, 0, m.size)
     m.live = false
     if (m.slot !== null) this.swiotlb!.release(m.slot)
     if (m.iova >= 0) {
@@ -235,6 +256,7 @@ export class DmaCore {
 
   /** Sync for the CPU over [off, off+len) of m: invalidate, then copy back from the bounce slot. */
   syncForCpu(m: DmaMapping, off: number, len: number, dir: number): void {
+    if (this.#sys.ktrace.enabled('dma')) this.trace('sync_for_cpu', m, off, len)
     this.#forCpu(m, off, len, dir)
   }
 
@@ -254,6 +276,7 @@ export class DmaCore {
 
   /** Sync for the device over [off, off+len) of m: copy to the bounce slot, then clean. */
   syncForDevice(m: DmaMapping, off: number, len: number, dir: number): void {
+    if (this.#sys.ktrace.enabled('dma')) this.trace('sync_for_device', m, off, len)
     if (m.slot !== null && (dir === DMA_TO_DEVICE || dir === DMA_BIDIRECTIONAL)) {
       this.kernelCopy(m.devPa + off, m.cpuPa + off, len)
       m.initKnown = false

@@ -23,6 +23,8 @@ export interface SchedOwner extends TaskOwner {
   taskBlocked(): void
   /** The CPU switches to another task. */
   contextSwitch(): void
+  /** A slice of task t starts ('B') or ends ('E') running (the sched_switch trace point). */
+  taskSlice(phase: 'B' | 'E', t: Task): void
 }
 
 export class Scheduler {
@@ -109,6 +111,7 @@ export class Scheduler {
         this.#last = t
       }
       t.state = 'running'
+      this.#owner.taskSlice('B', t)
       const ended = new Promise<void>((res) => (t.yielded = res))
       if (t.start !== null) {
         const s = t.start
@@ -121,6 +124,7 @@ export class Scheduler {
       }
       await ended
     } finally {
+      this.#owner.taskSlice('E', t)
       switchTo(prev)
       release()
     }
