@@ -85,6 +85,8 @@ export interface Azx {
   pcm: SndPcm | null
   /** azx_irq_pending_work: period interrupts that came early, re-checked from process context. */
   irq_pending_work: WorkStruct
+  /** The steps probe installed (HDA_PATHS unless a known-bad variant replaced some). */
+  readonly paths: HdaPaths
 }
 
 const azx_readl = (chip: Azx, reg: number): number => readl(ptr_add(chip.remap_addr, reg))
@@ -156,7 +158,7 @@ function azx_single_cmd(chip: Azx, cmd: number): number {
 // ------------------------------------------------------------------------------ streams
 
 /** snd_hdac_stream_reset: RUN cleared, then the SRST handshake (bounded udelay polls). */
-function azx_stream_reset(s: AzxDev): number {
+export function azx_stream_reset(s: AzxDev): number {
   sd_writeb(s, SD_CTL, sd_readb(s, SD_CTL) & ~(SD_CTL_DMA_START | SD_INT_MASK))
   sd_writeb(s, SD_STS, SD_INT_MASK)
   sd_writeb(s, SD_CTL, sd_readb(s, SD_CTL) | SD_CTL_STREAM_RESET)
@@ -171,7 +173,7 @@ function azx_stream_reset(s: AzxDev): number {
 }
 
 /** snd_hdac_stream_setup_periods: one BDL entry per period, IOC on each. */
-function azx_setup_periods(s: AzxDev, dma_addr: DmaAddr): number {
+export function azx_setup_periods(s: AzxDev, dma_addr: DmaAddr): number {
   if (s.frags < 2 || s.frags > AZX_MAX_BDL_ENTRIES) return -EINVAL
   for (let i = 0; i < s.frags; i++) {
     const e = hda_bdl_entry.at(s.bdl.cpu, i)
@@ -182,8 +184,18 @@ function azx_setup_periods(s: AzxDev, dma_addr: DmaAddr): number {
   return 0
 }
 
+/** snd_hdac_stream_setup: the stream tag, CBL, FMT, LVI and the BDL address. */
+export function azx_stream_setup(s: AzxDev): void {
+  sd_writeb(s, SD_CTL_3B, (sd_readb(s, SD_CTL_3B) & 0x0f) | (s.stream_tag << 4))
+  sd_writel(s, SD_CBL, s.bufsize)
+  sd_writew(s, SD_FORMAT, s.format_val)
+  sd_writew(s, SD_LVI, s.frags - 1)
+  sd_writel(s, SD_BDLPL, lower_32_bits(s.bdl.dma))
+  sd_writel(s, SD_BDLPU, upper_32_bits(s.bdl.dma))
+}
+
 /** The stream's position in bytes: the position buffer, or LPIB (azx_get_position). */
-function azx_get_position(chip: Azx, s: AzxDev): number {
+export function azx_get_position(chip: Azx, s: AzxDev): number {
   const pos = s.use_lpib ? sd_readl(s, SD_LPIB) : mem_read32(chip.posbuf.cpu, 8 * s.index)
   return pos >= s.bufsize ? 0 : pos
 }
@@ -248,9 +260,10 @@ function azx_pcm_hw_params(sub: SndPcmSubstream): Promise<number> {
 }
 
 /** azx_pcm_hw_free / snd_hdac_stream_cleanup: the descriptor reset and its BDL pointer cleared. */
-function azx_pcm_hw_free(sub: SndPcmSubstream): Promise<number> {
+export function azx_pcm_hw_free(sub: SndPcmSubstream): Promise<number> {
+  const chip = snd_pcm_substream_chip<Azx>(sub)
   const s = stream_of(sub)
-  azx_stream_reset(s)
+  chip.paths.stream_reset(s)
   s.prepared = false
   s.bufsize = 0
   return Promise.resolve(0)
@@ -266,7 +279,7 @@ function azx_pcm_prepare(sub: SndPcmSubstream): Promise<number> {
     dev_err(chip.pdev.dev, 'invalid format_val, rate=%d, ch=%d', rt.rate, rt.channels)
     return Promise.resolve(-EINVAL)
   }
-  let err = azx_stream_reset(s)
+  let err = chip.paths.stream_reset(s)
   if (err < 0) {
     dev_err(chip.pdev.dev, 'stream %d: SRST handshake timed out', s.index)
     return Promise.resolve(err)
@@ -277,17 +290,11 @@ function azx_pcm_prepare(sub: SndPcmSubstream): Promise<number> {
   s.format_val = format_val
   s.use_lpib = false
   s.posbuf_checked = false
-  err = azx_setup_periods(s, rt.dma_addr)
+  err = chip.paths.setup_periods(s, rt.dma_addr)
   if (err < 0) return Promise.resolve(err)
   mem_write32(chip.posbuf.cpu, 8 * s.index, 0)
   dma_wmb()
-  // snd_hdac_stream_setup
-  sd_writeb(s, SD_CTL_3B, (sd_readb(s, SD_CTL_3B) & 0x0f) | (s.stream_tag << 4))
-  sd_writel(s, SD_CBL, s.bufsize)
-  sd_writew(s, SD_FORMAT, s.format_val)
-  sd_writew(s, SD_LVI, s.frags - 1)
-  sd_writel(s, SD_BDLPL, lower_32_bits(s.bdl.dma))
-  sd_writel(s, SD_BDLPU, upper_32_bits(s.bdl.dma))
+  chip.paths.stream_setup(s)
   // snd_hda_codec_prepare: the converter takes this stream tag and format.
   if (azx_single_cmd(chip, make_codec_cmd(0, s.nid, AC_VERB_SET_CHANNEL_STREAMID, s.stream_tag << 4)) < 0) return Promise.resolve(-EIO)
   if (azx_single_cmd(chip, make_codec_cmd(0, s.nid, AC_VERB_SET_STREAM_FORMAT, s.format_val)) < 0) return Promise.resolve(-EIO)
@@ -337,7 +344,7 @@ function azx_pcm_trigger(sub: SndPcmSubstream, cmd: number): number {
 }
 
 /** azx_pcm_pointer (atomic). */
-function azx_pcm_pointer(sub: SndPcmSubstream): number {
+export function azx_pcm_pointer(sub: SndPcmSubstream): number {
   const chip = snd_pcm_substream_chip<Azx>(sub)
   const s = stream_of(sub)
   return bytes_to_frames(sub.runtime!, azx_get_position(chip, s))
@@ -347,10 +354,10 @@ const azx_pcm_ops: SndPcmOps = {
   open: azx_pcm_open,
   close: azx_pcm_close,
   hw_params: azx_pcm_hw_params,
-  hw_free: azx_pcm_hw_free,
+  hw_free: (sub) => snd_pcm_substream_chip<Azx>(sub).paths.hw_free(sub),
   prepare: azx_pcm_prepare,
   trigger: azx_pcm_trigger,
-  pointer: azx_pcm_pointer,
+  pointer: (sub) => snd_pcm_substream_chip<Azx>(sub).paths.pointer(sub),
 }
 
 // ------------------------------------------------------------------------------ interrupts
@@ -360,7 +367,7 @@ const azx_pcm_ops: SndPcmOps = {
  * that still reads 0 while LPIB has moved is not written by the controller: use LPIB from then on.
  * A position not yet past the period boundary (an early interrupt) does not count as a period.
  */
-function azx_position_ok(chip: Azx, s: AzxDev): boolean {
+export function azx_position_ok(chip: Azx, s: AzxDev): boolean {
   if (!s.posbuf_checked) {
     s.posbuf_checked = true
     const lpib = sd_readl(s, SD_LPIB)
@@ -387,7 +394,7 @@ async function azx_irq_pending_work(chip: Azx): Promise<void> {
         s.irq_pending = false
         continue
       }
-      if (!azx_position_ok(chip, s)) {
+      if (!chip.paths.position_ok(chip, s)) {
         pending++
         continue
       }
@@ -400,7 +407,7 @@ async function azx_irq_pending_work(chip: Azx): Promise<void> {
 }
 
 /** azx_interrupt: shared line or one MSI-X vector (edge: loop until INTSTS reads 0). */
-function azx_interrupt(_irq: number, dev_id: unknown): number {
+export function azx_interrupt(_irq: number, dev_id: unknown): number {
   const chip = dev_id as Azx
   const elapsed: SndPcmSubstream[] = []
   spin_lock(chip.reg_lock)
@@ -416,7 +423,7 @@ function azx_interrupt(_irq: number, dev_id: unknown): number {
       sd_writeb(s, SD_STS, SD_INT_MASK)
       if ((sd_status & SD_INT_MASK & ~SD_INT_COMPLETE) !== 0) dev_warn(chip.pdev.dev, 'stream %d: error status 0x%x', s.index, sd_status)
       if ((sd_status & SD_INT_COMPLETE) !== 0 && s.running && s.substream !== null) {
-        if (azx_position_ok(chip, s)) {
+        if (chip.paths.position_ok(chip, s)) {
           if (!elapsed.includes(s.substream)) elapsed.push(s.substream)
         } else {
           // An early interrupt: the DMA position is not at the period yet. Look again later.
@@ -448,7 +455,7 @@ function azx_stop_chip(chip: Azx): void {
   azx_writel(chip, AZX_REG_GCTL, azx_readl(chip, AZX_REG_GCTL) & ~AZX_GCTL_RESET)
 }
 
-async function azx_probe(pdev: PciDev, _id: PciDeviceId): Promise<number> {
+async function azx_probe(pdev: PciDev, _id: PciDeviceId, params: HdaParams): Promise<number> {
   let err = pcim_enable_device(pdev)
   if (err !== 0) return err
   err = pcim_iomap_regions(pdev, 1 << 0, HDA_DRV_NAME)
@@ -464,6 +471,7 @@ async function azx_probe(pdev: PciDev, _id: PciDeviceId): Promise<number> {
     card: null,
     pcm: null,
     irq_pending_work: null as unknown as WorkStruct,
+    paths: { ...HDA_PATHS, ...params.paths },
   }
   chip.irq_pending_work = INIT_WORK(null, () => azx_irq_pending_work(chip))
   const gcap = azx_readw(chip, AZX_REG_GCAP)
@@ -517,7 +525,7 @@ async function azx_probe(pdev: PciDev, _id: PciDeviceId): Promise<number> {
     return nvec
   }
   chip.irq = pci_irq_vector(pdev, 0)
-  err = request_irq(chip.irq, azx_interrupt, IRQF_SHARED, HDA_DRV_NAME, chip)
+  err = request_irq(chip.irq, chip.paths.interrupt, IRQF_SHARED, HDA_DRV_NAME, chip)
   if (err !== 0) {
     dev_err(pdev.dev, 'unable to grab IRQ %d, disabling device', chip.irq)
     azx_stop_chip(chip)
@@ -544,7 +552,7 @@ async function azx_probe(pdev: PciDev, _id: PciDeviceId): Promise<number> {
   pcm.name = 'Generic Analog'
   snd_pcm_set_ops(pcm, SNDRV_PCM_STREAM_PLAYBACK, azx_pcm_ops)
   snd_pcm_set_ops(pcm, SNDRV_PCM_STREAM_CAPTURE, azx_pcm_ops)
-  err = snd_pcm_set_managed_buffer_all(pcm, SNDRV_DMA_TYPE_DEV, pdev.dev, 0, azx_pcm_hw.buffer_bytes_max)
+  err = chip.paths.alloc_pcm_buffers(chip, pcm)
   if (err < 0) return fail(err)
   card.sync_irq = chip.irq
   card.driver = 'HDA-Intel'
@@ -570,9 +578,51 @@ async function azx_remove(pdev: PciDev): Promise<void> {
 
 export const azx_ids: readonly PciDeviceId[] = [{ vendor: HDA_VENDOR_ID, device: HDA_DEVICE_ID }]
 
+/** The ring buffers: managed coherent buffers of the controller (SNDRV_DMA_TYPE_DEV). */
+export function azx_alloc_pcm_buffers(chip: Azx, pcm: SndPcm): number {
+  return snd_pcm_set_managed_buffer_all(pcm, SNDRV_DMA_TYPE_DEV, chip.pdev.dev, 0, azx_pcm_hw.buffer_bytes_max)
+}
+
+/** The driver's steps, as probe installs them; known-bad variants (test/fixtures/hda-bad/) replace one. */
+export interface HdaPaths {
+  /** snd_hdac_stream_reset: the SRST handshake (prepare, hw_free). */
+  readonly stream_reset: (s: AzxDev) => number
+  /** snd_hdac_stream_setup_periods: the BDL (prepare). */
+  readonly setup_periods: (s: AzxDev, dma_addr: DmaAddr) => number
+  /** snd_hdac_stream_setup: tag, CBL, FMT, LVI, BDL address (prepare). */
+  readonly stream_setup: (s: AzxDev) => void
+  /** azx_interrupt, the handler probe requests. */
+  readonly interrupt: (irq: number, dev_id: unknown) => number
+  /** azx_position_ok: whether a period interrupt's period has elapsed. */
+  readonly position_ok: (chip: Azx, s: AzxDev) => boolean
+  /** azx_pcm_pointer (atomic) */
+  readonly pointer: (sub: SndPcmSubstream) => number
+  /** The PCM's ring buffers (probe). */
+  readonly alloc_pcm_buffers: (chip: Azx, pcm: SndPcm) => number
+  /** azx_pcm_hw_free */
+  readonly hw_free: (sub: SndPcmSubstream) => Promise<number>
+}
+
+export const HDA_PATHS: Readonly<HdaPaths> = {
+  stream_reset: azx_stream_reset,
+  setup_periods: azx_setup_periods,
+  stream_setup: azx_stream_setup,
+  interrupt: azx_interrupt,
+  position_ok: azx_position_ok,
+  pointer: azx_pcm_pointer,
+  alloc_pcm_buffers: azx_alloc_pcm_buffers,
+  hw_free: azx_pcm_hw_free,
+}
+
+/** Options a test or variant may change; the defaults are the reference driver. */
+export interface HdaParams {
+  /** Replace some of the driver's steps (known-bad variants); the rest are HDA_PATHS. */
+  readonly paths?: Partial<HdaPaths>
+}
+
 /** A fresh driver object (one per system). */
-export function hda_make_driver(name = HDA_DRV_NAME): PciDriver {
-  return { name, id_table: azx_ids, probe: azx_probe, remove: azx_remove }
+export function hda_make_driver(params: HdaParams = {}, name = HDA_DRV_NAME): PciDriver {
+  return { name, id_table: azx_ids, probe: (pdev, id) => azx_probe(pdev, id, params), remove: azx_remove }
 }
 
 export const hda_driver: PciDriver = hda_make_driver()
