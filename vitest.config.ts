@@ -5,7 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     environment: 'node',
     restoreMocks: true,
-    setupFiles: ['test/setup.ts'],
+    setupFiles: ['test/setup.ts', 'testing/setup.ts'],
     testTimeout: 60_000,
   },
 })

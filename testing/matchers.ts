@@ -125,7 +125,8 @@ export function summarize(r: Report): string {
   const origin = r.stacks.find((s) => s.label !== 'access' && s.frames.length > 0)
   const where = access !== undefined ? ` at ${access.file}:${access.line}` : origin !== undefined ? ` (${origin.label} at ${origin.frames[0]!.file}:${origin.frames[0]!.line})` : ''
   const dev = r.device !== undefined ? ` [${r.device}]` : ''
-  return `${r.kind}${where}${dev}${r.count > 1 ? `, ${r.count} occurrences` : ''}`
+  const what = where === '' ? `: ${r.message.length > 100 ? `${r.message.slice(0, 97)}...` : r.message}` : ''
+  return `${r.kind}${where}${dev}${r.count > 1 ? `, ${r.count} occurrences` : ''}${what}`
 }
 
 function describeFilter(kind: ReportKind, f: ReportFilter): string {
@@ -164,8 +165,8 @@ export const dmaMatchers = {
       (f.reports === undefined || matching.length === f.reports)
     const wanted = describeFilter(k, f)
     const hints: string[] = []
-    if ((f.line !== undefined || f.file !== undefined) && reports.some((r) => r.kind === k) && reports.every((r) => r.stacks.every((s) => s.frames.length === 0))) {
-      hints.push('(the reports carry no stack frames: boot with checks.stacks on to match by line or file)')
+    if ((f.line !== undefined || f.file !== undefined) && reports.some((r) => r.kind === k) && reports.filter((r) => r.kind === k).every((r) => r.stacks.every((s) => s.frames.length === 0))) {
+      hints.push('(no report of that kind carries stack frames to match a line or file against: reports made while a device runs have none, and none have any with checks.stacks off)')
     }
     return {
       pass,

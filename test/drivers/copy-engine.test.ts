@@ -102,7 +102,7 @@ describe('the reference driver is clean and moves the right bytes on every platf
       kfree(back)
     })
     await sys.unbind(pdev)
-    expect(sys.reports).toEqual([])
+    expect(sys).toHaveNoDmaReports()
     expect(hw[0]!.stats.transfers).toBe(5 + (p.swiotlb === 'force' ? 1 : 0))
   })
 })
@@ -123,7 +123,7 @@ describe('interrupts and error paths', () => {
     expect(got).toEqual(want)
     expect(ce_get(p0).done.done).toBe(0) // ce0's handler never claimed ce4's interrupts
     for (const p of sys.pciDevices) await sys.unbind(p)
-    expect(sys.reports).toEqual([])
+    expect(sys).toHaveNoDmaReports()
   })
 
   it('a lost interrupt is recovered by polling STATUS at the timeout', async () => {
@@ -141,7 +141,7 @@ describe('interrupts and error paths', () => {
     expect(r.waited).toBeGreaterThanOrEqual(CE_TIMEOUT_MS * 1e6)
     expect(r.got).toEqual(want)
     expect(logged.lines).toEqual(['warn: ce0: lost interrupt (STATUS 0x2)'])
-    expect(sys.reports).toEqual([])
+    expect(sys).toHaveNoDmaReports()
   })
 
   it('an engine error is -EIO with ERR_CODE recorded and logged; the next transfer works', async () => {
@@ -157,7 +157,7 @@ describe('interrupts and error paths', () => {
     })
     expect(r).toEqual({ first: -EIO, code: 0x42, second: 0, got: pattern(512) })
     expect(logged.lines).toEqual(['error: ce0: transfer failed: ERR_CODE 0x42'])
-    expect(sys.reports).toEqual([])
+    expect(sys).toHaveNoDmaReports()
   })
 
   it('a hung engine times out and is fenced off the bus before its buffers are unmapped', async () => {
@@ -192,7 +192,7 @@ describe('interrupts and error paths', () => {
       ]
     })
     expect(rcs).toEqual([-EINVAL, -EINVAL, -EINVAL, -EINVAL])
-    expect(sys.reports).toEqual([])
+    expect(sys).toHaveNoDmaReports()
   })
 })
 
@@ -237,6 +237,7 @@ describe('known-bad variants are caught with the right report kind', () => {
     const { sys, out, want } = await copyWith(optionsFor(p), ce_copy_peek)
     expect(out.rc).toBe(0)
     expect(kinds(sys)).toEqual(['cpu-access-device-owned'])
+    expect(sys).toHaveReport('cpu-access-device-owned', { file: 'copy-engine-bad/missing-sync.ts', line: 26, device: 'ce0', count: 1 })
     const stale = p.arch !== 'x86_64' || p.swiotlb === 'force'
     expect(out.seen).toEqual(stale ? new Uint8Array(64).fill(0xaa) : want.subarray(0, 64))
   })
@@ -277,6 +278,6 @@ describe('known-bad variants are caught with the right report kind', () => {
       })
     })
     expect(ok).toBe(true)
-    expect(sys.reports).toEqual([])
+    expect(sys).toHaveNoDmaReports()
   })
 })
