@@ -1,0 +1,57 @@
+/**
+ * Audio benchmark (issue 6): how many times faster than real time the mini-HDA reference driver
+ * plays 48 kHz stereo S16_LE with 10 ms periods (480 frames, 4 periods in the ring), through the
+ * PCM layer as aplay would drive it (pcmUser(sys).play: write, wait for room, drain), to a
+ * MemoryAudioSink, on the default platform (arm64, non-coherent, IOMMU strict, swiotlb auto).
+ *
+ * The figure is seconds of audio played per host second, after a warm-up of one second of audio:
+ * - audio.realtime_factor.checked: every check on but stack capture (target >= 1000x);
+ * - audio.realtime_factor.unchecked: `checks: false`.
+ * Each run's output is compared with its input (bit-exact) and must have no XRUN and no report.
+ */
+import { boot, pci_register_driver, pcmUser } from '../kernel/index.js'
+import { HdaController, MemoryAudioSink } from '../devices/index.js'
+import { hda_make_driver } from '../drivers/sound/hda.js'
+import type { BenchResult } from './harness.js'
+
+const PARAMS = { rate: 48000, channels: 2, format: 'S16_LE', periodFrames: 480, periods: 4 } as const
+
+/** Host ns per second of audio played. */
+async function play(checked: boolean, seconds: number): Promise<number> {
+  const sink = new MemoryAudioSink()
+  const hda = new HdaController({ sink })
+  const sys = boot({ log: 'silent', checks: checked ? { stacks: false } : false, devices: [hda] })
+  if ((await sys.run(() => pci_register_driver(hda_make_driver()))) !== 0) throw new Error('audio bench: probe failed')
+  const pcm = pcmUser(sys)
+  const audio = (secs: number, seed: number): Uint8Array => {
+    const s = new Int16Array(48000 * 2 * secs)
+    for (let i = 0; i < s.length; i++) s[i] = ((i * 31 + seed) & 0xffff) - 32768
+    return new Uint8Array(s.buffer)
+  }
+  const check = async (data: Uint8Array): Promise<void> => {
+    sink.clear()
+    const r = await pcm.play(0, 0, data, PARAMS)
+    if (r.error !== 0 || r.xruns !== 0) throw new Error(`audio bench: play gave error ${r.error}, ${r.xruns} xruns`)
+    if (sink.length !== data.length || Buffer.compare(Buffer.from(sink.bytes.subarray(0, sink.length)), Buffer.from(data)) !== 0) {
+      throw new Error('audio bench: the sink did not get the samples played')
+    }
+  }
+  await check(audio(1, 1)) // warm-up
+  const data = audio(seconds, 2)
+  const t0 = performance.now()
+  await check(data)
+  const ns = (performance.now() - t0) * 1e6
+  if (sys.reports.length > 0) throw new Error(`audio bench: the workload got reports: ${sys.reports.map((r) => r.kind).join(', ')}`)
+  return ns / seconds
+}
+
+export async function run(): Promise<BenchResult[]> {
+  const seconds = 20
+  const t = { unchecked: await play(false, seconds), checked: await play(true, seconds) }
+  return (['checked', 'unchecked'] as const).map((k) => ({
+    name: `audio.realtime_factor.${k}`,
+    value: Math.round(1e9 / t[k]),
+    unit: 'x real time',
+    note: `${seconds} s of 48 kHz stereo S16_LE, 10 ms periods, through the mini-HDA driver, checks ${k === 'checked' ? 'on (stacks off)' : 'off'}: ${(t[k] / 1e6).toFixed(2)} ms of host time per second of audio (target >= 1000x checked${k === 'checked' ? `; checked/unchecked time ${(t.checked / t.unchecked).toFixed(2)}x` : ''})`,
+  }))
+}
