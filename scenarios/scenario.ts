@@ -114,6 +114,12 @@ export interface RunResult {
   readonly clock: number
 }
 
+/** Tools' hooks into a run (dmalab trace / diagram attach their recorders here). */
+export interface RunHooks {
+  /** Called right after boot, before the driver is registered. */
+  onBoot?: (sys: System) => void
+}
+
 /** clean: no report and the data right. */
 export function isClean(r: RunResult): boolean {
   return r.reports.length === 0 && r.dataOk && r.oops === undefined
@@ -124,7 +130,7 @@ export function isClean(r: RunResult): boolean {
  * workload, unbind. A driver crash (KernelOops) is part of the result; any other exception is the
  * scenario's own fault and is thrown.
  */
-export async function runScenario(s: Scenario, options: PlatformOptions, log: BootOptions['log'] = 'silent'): Promise<RunResult> {
+export async function runScenario(s: Scenario, options: PlatformOptions, log: BootOptions['log'] = 'silent', hooks: RunHooks = {}): Promise<RunResult> {
   const devices = s.devices(options)
   const sys = boot({
     ...s.boot,
@@ -136,6 +142,7 @@ export async function runScenario(s: Scenario, options: PlatformOptions, log: Bo
     devices,
     ...(log !== undefined ? { log } : {}),
   })
+  hooks.onBoot?.(sys)
   const result = (dataOk: boolean, summary: string, oops?: string): RunResult => ({
     options,
     reports: [...sys.reports],
