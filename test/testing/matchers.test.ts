@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { boot, dma_map_single, DMA_TO_DEVICE, kmalloc, type Report, type ReportKind } from '../../kernel/index.js'
-import { PLATFORMS, bootOn, platformNamed, seeds } from '../../testing/index.js'
+import { PLATFORMS, bootOn, describePlatforms, forEachPlatform, platformNamed, seeds, type Platform } from '../../testing/index.js'
 
 /** A report as the kernel makes them: the access at file:line, the mapping at mappedLine. */
 function report(kind: ReportKind, o: { file?: string; line?: number; mappedLine?: number; device?: string; count?: number } = {}): Report {
@@ -159,5 +159,34 @@ describe('the platform matrix', () => {
     expect(seeds(3)).toEqual([1, 2, 3])
     expect(seeds(2, 10)).toEqual([10, 11])
     expect(() => seeds(0)).toThrow('seeds: n must be a positive integer, got 0')
+  })
+})
+
+const riscv = PLATFORMS.filter((p) => p.arch === 'riscv64')
+const seen: string[] = []
+
+describePlatforms('describePlatforms', (p) => {
+  it('gives each block its platform', () => {
+    expect(p.arch).toBe('riscv64')
+    seen.push(p.name)
+  })
+}, { platforms: riscv })
+
+forEachPlatform('forEachPlatform', (p: Platform, seed: number) => {
+  expect(bootOn(p, { seed, log: 'silent' })).toHaveNoDmaReports()
+  seen.push(`${p.name} seed=${seed}`)
+}, { platforms: riscv.slice(0, 2), seeds: seeds(2, 5) })
+
+describe('the matrix helpers', () => {
+  it('registered one describe per platform and one test per platform and seed', () => {
+    expect(seen).toEqual([
+      ...riscv.map((p) => p.name),
+      ...riscv.slice(0, 2).flatMap((p) => [`${p.name} seed=5`, `${p.name} seed=6`]),
+    ])
+  })
+
+  it('reject an empty matrix', () => {
+    expect(() => describePlatforms('x', () => undefined, { platforms: [] })).toThrow('the platform list is empty')
+    expect(() => forEachPlatform('x', () => undefined, { seeds: [] })).toThrow('the seed list is empty')
   })
 })
