@@ -27,7 +27,7 @@ export function resolveLevel(flag: string | undefined, fallback: LogLevel): LogL
 
 /** A logger on stderr: pretty when `pretty` (default: stderr is a TTY), JSON otherwise. */
 export function createLogger(level: LogLevel, prettyOut: boolean = process.stderr.isTTY): Logger {
-  if (prettyOut) return pino({ level }, pretty({ destination: 2, sync: true, colorize: true, ignore: 'pid,hostname' }))
+  if (prettyOut) return pino({ level }, pretty({ destination: 2, sync: true, colorize: true, singleLine: true, ignore: 'pid,hostname' }))
   return pino({ level }, pino.destination({ dest: 2, sync: true }))
 }
 
