@@ -7,10 +7,12 @@
  */
 import { Command, CommanderError } from 'commander'
 import { registerDemo } from './commands/demo.js'
+import { registerDiagram } from './commands/diagram.js'
 import { registerExplore } from './commands/explore.js'
 import { registerPortability } from './commands/portability.js'
 import { registerReport } from './commands/report.js'
 import { registerRun } from './commands/run.js'
+import { registerTrace } from './commands/trace.js'
 import { EXIT_CODES_HELP, EXIT_USAGE, UsageError } from './lib/errors.js'
 
 const program = new Command('dmalab')
@@ -26,8 +28,8 @@ registerRun(program)
 registerExplore(program)
 registerPortability(program)
 registerReport(program)
-// registerTrace(program)    (bin/commands/trace.ts)
-// registerDiagram(program)  (bin/commands/diagram.ts)
+registerTrace(program)
+registerDiagram(program)
 
 try {
   await program.parseAsync(process.argv)
