@@ -127,6 +127,12 @@ describe('dmalab diagram', () => {
     expect(at('dma_unmap_single')).toBeGreaterThan(at('REPORT'))
     expect(drawn.code).toBe(1)
     expect(drawn.err).toContain('replay: npx dmalab run copy-engine-missing-sync --seed 1')
+    // docs/scenarios.md shows this very output
+    const doc = readFileSync('docs/scenarios.md', 'utf8')
+    const cmd = '$ npx dmalab diagram copy-engine-missing-sync --buffer report\n'
+    expect(doc).toContain(cmd)
+    const shown = doc.slice(doc.indexOf(cmd) + cmd.length, doc.indexOf('```', doc.indexOf(cmd)))
+    expect(shown).toBe(d)
   })
 
   it('picks a buffer by number or by its map line, and writes a Markdown file with a mermaid fence', async () => {
