@@ -10,10 +10,12 @@
  *   are managed coherent buffers;
  * - PCM ops (azx_pcm_*): open with HDA's constraints, prepare (the SRST handshake, a BDL entry per
  *   period with IOC, CBL, LVI, FMT, BDPL/BDPU, the stream tag, and the codec converter through the
- *   immediate command interface), trigger (RUN | IOCE | FEIE | DEIE, atomic), pointer (the
- *   position buffer, or LPIB when the position buffer turns out not to move);
- * - the interrupt handler (azx_interrupt): INTSTS, then each stream's SDnSTS cleared (W1C) and
- *   snd_pcm_period_elapsed on BCIS, looping until INTSTS reads 0 (MSI-X is edge-triggered);
+ *   immediate command interface), trigger (WALLCLK as the start time, RUN | IOCE | FEIE | DEIE,
+ *   atomic), pointer (the position buffer, or LPIB when the position buffer turns out not to move);
+ * - the interrupt handler (azx_interrupt): INTSTS, then each stream's SDnSTS cleared (W1C) and,
+ *   on BCIS, azx_position_ok (the wall clock and the position: a period, an early interrupt for
+ *   azx_irq_pending_work to look at again, or a bogus one), then snd_pcm_period_elapsed; looping
+ *   until INTSTS reads 0 (MSI-X is edge-triggered);
  * - remove (azx_remove, snd_hdac_bus_stop_chip): snd_card_free, the controller stopped and put
  *   back in reset, the vector freed; coherent memory is device-managed (dmam_alloc_coherent).
  */
@@ -30,7 +32,7 @@ import {
   pcim_enable_device, pcim_iomap_regions, pcim_iomap_table, ptr_add, readb, readl, readw, request_irq,
   snd_card_free, snd_card_new, snd_card_register, snd_pcm_hw_constraint_integer, snd_pcm_hw_constraint_step,
   snd_pcm_lib_buffer_bytes, snd_pcm_lib_period_bytes, snd_pcm_new, snd_pcm_period_elapsed,
-  snd_pcm_set_managed_buffer_all, snd_pcm_set_ops, snd_pcm_substream_chip, spin_lock, spin_lock_init,
+  snd_pcm_set_managed_buffer_all, snd_pcm_set_ops, snd_pcm_substream_chip, spin_lock, spin_lock_init, spin_lock_irq, spin_unlock_irq,
   spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore, udelay, upper_32_bits, writeb, writel, writew,
   type DmaAddr, type DmaBuffer, type IoAddr, type PciDev, type PciDeviceId, type PciDriver,
   type SndCard, type SndPcm, type SndPcmHardware, type SndPcmOps, type SndPcmSubstream, type SpinLock,
@@ -40,7 +42,7 @@ import {
   AZX_BDL_IOC, AZX_DPLBASE_ENABLE, AZX_GCAP_64OK, AZX_GCTL_RESET, AZX_INT_CTRL_EN,
   AZX_INT_GLOBAL_EN, AZX_IRS_BUSY, AZX_IRS_VALID, AZX_MAX_BDL_ENTRIES, AZX_REG_DPLBASE, AZX_REG_DPUBASE,
   AZX_REG_GCAP, AZX_REG_GCTL, AZX_REG_IC, AZX_REG_INTCTL, AZX_REG_INTSTS, AZX_REG_IR, AZX_REG_IRS,
-  AZX_REG_STATESTS, AZX_SD_BASE, AZX_SD_SIZE, AZX_STATESTS_INT_MASK, HDA_DEVICE_ID, HDA_NID_ADC, HDA_NID_DAC,
+  AZX_REG_STATESTS, AZX_REG_WALLCLK, AZX_SD_BASE, AZX_SD_SIZE, AZX_STATESTS_INT_MASK, HDA_DEVICE_ID, HDA_NID_ADC, HDA_NID_DAC,
   HDA_VENDOR_ID, SD_BDLPL, SD_BDLPU, SD_CBL, SD_CTL, SD_CTL_3B, SD_CTL_DMA_START, SD_CTL_STREAM_RESET, SD_FORMAT,
   SD_INT_COMPLETE, SD_INT_MASK, SD_LPIB, SD_LVI, SD_STS, gcap_iss, gcap_oss, hda_bdl_entry, hda_calc_stream_format,
   make_codec_cmd,
@@ -70,6 +72,10 @@ export interface AzxDev {
   posbuf_checked: boolean
   /** A period interrupt came before the position reached the period: re-checked by the work. */
   irq_pending: boolean
+  /** WALLCLK when the stream started, moved on by each accepted period (azx_position_ok). */
+  start_wallclk: number
+  /** A period in WALLCLK ticks (24 MHz), as snd_hdac_stream_setup computes it. */
+  period_wallclk: number
 }
 
 /** struct azx / hdac_bus */
@@ -290,6 +296,8 @@ function azx_pcm_prepare(sub: SndPcmSubstream): Promise<number> {
   s.format_val = format_val
   s.use_lpib = false
   s.posbuf_checked = false
+  // wallclk has 24Mhz clock source (snd_hdac_stream_setup)
+  s.period_wallclk = Math.floor((rt.period_size * 24000) / rt.rate) * 1000
   err = chip.paths.setup_periods(s, rt.dma_addr)
   if (err < 0) return Promise.resolve(err)
   mem_write32(chip.posbuf.cpu, 8 * s.index, 0)
@@ -324,6 +332,8 @@ function azx_pcm_trigger(sub: SndPcmSubstream, cmd: number): number {
   if (start && !s.prepared) return -EINVAL
   spin_lock(chip.reg_lock)
   if (start) {
+    // snd_hdac_stream_start: the start time for azx_position_ok, then SIE, then RUN.
+    s.start_wallclk = azx_readl(chip, AZX_REG_WALLCLK)
     azx_writel(chip, AZX_REG_INTCTL, azx_readl(chip, AZX_REG_INTCTL) | (1 << s.index))
     sd_writeb(s, SD_CTL, sd_readb(s, SD_CTL) | SD_CTL_DMA_START | SD_INT_MASK)
     s.running = true
@@ -362,12 +372,27 @@ const azx_pcm_ops: SndPcmOps = {
 
 // ------------------------------------------------------------------------------ interrupts
 
+/** azx_position_ok's answers: the period elapsed; not yet (look again later); a bogus interrupt. */
+export const AZX_POS_OK = 1
+export const AZX_POS_LATER = 0
+export const AZX_POS_BOGUS = -1
+
 /**
- * azx_position_check / azx_position_ok, reduced: at the first period interrupt, a position buffer
- * that still reads 0 while LPIB has moved is not written by the controller: use LPIB from then on.
- * A position not yet past the period boundary (an early interrupt) does not count as a period.
+ * azx_position_ok (hda_intel.c): whether a period interrupt's period has really elapsed. "Many
+ * HD-audio controllers appear pretty inaccurate about the update-IRQ timing. The IRQ is issued
+ * before actually the data is processed." The wall clock since the last accepted period (or the
+ * start) says how long ago that was: less than 2/3 of a period is a bogus interrupt (dropped);
+ * less than 5/4 of a period with the position still in the first half of a period is an early
+ * one (AZX_POS_LATER: the work looks again; Linux returns 0 there when bdl_pos_adj is set, as it
+ * is by default). An accepted period moves start_wallclk on by the time measured.
+ *
+ * The position buffer check differs from Linux's in one way: Linux gives up on the position
+ * buffer when it reads 0 at the first period interrupt; an early first interrupt can come before
+ * the controller has written the buffer at all, so here it must read 0 while LPIB has moved.
  */
-export function azx_position_ok(chip: Azx, s: AzxDev): boolean {
+export function azx_position_ok(chip: Azx, s: AzxDev): number {
+  const wallclk = (azx_readl(chip, AZX_REG_WALLCLK) - s.start_wallclk) >>> 0
+  if (wallclk < (s.period_wallclk * 2) / 3) return AZX_POS_BOGUS // bogus (too early) interrupt
   if (!s.posbuf_checked) {
     s.posbuf_checked = true
     const lpib = sd_readl(s, SD_LPIB)
@@ -377,30 +402,40 @@ export function azx_position_ok(chip: Azx, s: AzxDev): boolean {
     }
   }
   const pos = azx_get_position(chip, s)
-  return pos % s.period_bytes <= s.period_bytes / 2
+  if (s.period_bytes === 0) {
+    dev_warn(chip.pdev.dev, 'hda-intel: zero azx_dev->period_bytes')
+    return AZX_POS_BOGUS // this shouldn't happen!
+  }
+  if (wallclk < (s.period_wallclk * 5) / 4 && pos % s.period_bytes > s.period_bytes / 2) {
+    return AZX_POS_LATER // NG - it's below the first next period boundary
+  }
+  s.start_wallclk = (s.start_wallclk + wallclk) >>> 0
+  return AZX_POS_OK
 }
 
 /**
- * azx_irq_pending_work: for each stream whose period interrupt came early, wait (1 ms steps, at
- * most 20) until the position has reached the period, then report it elapsed — as Linux does for
- * controllers whose interrupts run ahead of their DMA position.
+ * azx_irq_pending_work: for each stream whose period interrupt came early, look again every 1 ms
+ * until azx_position_ok accepts the period, then report it elapsed — as Linux does for
+ * controllers whose interrupts run ahead of their DMA position. (Linux loops until nothing is
+ * pending; here at most 20 times, two periods of the shortest ring.)
  */
 async function azx_irq_pending_work(chip: Azx): Promise<void> {
   for (let tries = 0; tries < 20; tries++) {
     let pending = 0
+    spin_lock_irq(chip.reg_lock)
     for (const s of chip.streams) {
-      if (!s.irq_pending) continue
-      if (!s.running || s.substream === null) {
+      if (!s.irq_pending || s.substream === null || !s.running) continue
+      const ok = chip.paths.position_ok(chip, s)
+      if (ok > 0) {
         s.irq_pending = false
-        continue
-      }
-      if (!chip.paths.position_ok(chip, s)) {
-        pending++
-        continue
-      }
-      s.irq_pending = false
-      snd_pcm_period_elapsed(s.substream)
+        spin_unlock(chip.reg_lock)
+        snd_pcm_period_elapsed(s.substream)
+        spin_lock(chip.reg_lock)
+      } else if (ok < 0) {
+        pending = 0 // too early
+      } else pending++
     }
+    spin_unlock_irq(chip.reg_lock)
     if (pending === 0) return
     await msleep(1)
   }
@@ -422,11 +457,13 @@ export function azx_interrupt(_irq: number, dev_id: unknown): number {
       const sd_status = sd_readb(s, SD_STS)
       sd_writeb(s, SD_STS, SD_INT_MASK)
       if ((sd_status & SD_INT_MASK & ~SD_INT_COMPLETE) !== 0) dev_warn(chip.pdev.dev, 'stream %d: error status 0x%x', s.index, sd_status)
+      // azx_position_check: a period, an early interrupt to look at again later, or a bogus one.
       if ((sd_status & SD_INT_COMPLETE) !== 0 && s.running && s.substream !== null) {
-        if (chip.paths.position_ok(chip, s)) {
+        const ok = chip.paths.position_ok(chip, s)
+        if (ok === AZX_POS_OK) {
+          s.irq_pending = false
           if (!elapsed.includes(s.substream)) elapsed.push(s.substream)
-        } else {
-          // An early interrupt: the DMA position is not at the period yet. Look again later.
+        } else if (ok === AZX_POS_LATER) {
           s.irq_pending = true
           schedule_work(chip.irq_pending_work)
         }
@@ -499,7 +536,7 @@ async function azx_probe(pdev: PciDev, _id: PciDeviceId, params: HdaParams): Pro
       sd_addr: ptr_add(chip.remap_addr, AZX_SD_BASE + AZX_SD_SIZE * index),
       stream_tag: index + 1,
       substream: null, running: false, prepared: false, bufsize: 0, period_bytes: 0, frags: 0, format_val: 0,
-      use_lpib: false, posbuf_checked: false, irq_pending: false,
+      use_lpib: false, posbuf_checked: false, irq_pending: false, start_wallclk: 0, period_wallclk: 0,
     })
   }
   // snd_hdac_bus_init_chip: the link, then interrupts, then the position buffer.
@@ -593,8 +630,8 @@ export interface HdaPaths {
   readonly stream_setup: (s: AzxDev) => void
   /** azx_interrupt, the handler probe requests. */
   readonly interrupt: (irq: number, dev_id: unknown) => number
-  /** azx_position_ok: whether a period interrupt's period has elapsed. */
-  readonly position_ok: (chip: Azx, s: AzxDev) => boolean
+  /** azx_position_ok: whether a period interrupt's period has elapsed (AZX_POS_OK, _LATER, _BOGUS). */
+  readonly position_ok: (chip: Azx, s: AzxDev) => number
   /** azx_pcm_pointer (atomic) */
   readonly pointer: (sub: SndPcmSubstream) => number
   /** The PCM's ring buffers (probe). */

@@ -5,7 +5,8 @@
  * kind has a driver source location), or by the controller's strict-mode `device-error` — and
  * where real hardware would glitch, the glitch shows: wrong or missing bytes at the
  * MemoryAudioSink, XRUNs, missing period interrupts, a writer that times out. The reference driver
- * under each scenario gets no report and plays bit-exact.
+ * under each scenario gets no report and plays bit-exact (with early interrupts, the stop at the
+ * end of a drain comes when its 1 ms re-check sees the last period done: a frame or so more).
  *
  * Four variants break no rule any check of the emulator (or of Linux) looks at — IOC on every
  * entry, IOC on none, the pointer counting the period in play as played, and trusting an early
@@ -15,7 +16,7 @@
 import { describe, expect, it } from 'vitest'
 import { boot, pci_register_driver, pcmUser, type BootOptions, type PciDriver, type Report, type System } from '../../kernel/index.js'
 import { BufferAudioSource, HdaController, InterruptController, MemoryAudioSink } from '../../devices/index.js'
-import { hda_make_driver } from '../../drivers/sound/hda.js'
+import { hda_chip_of, hda_make_driver } from '../../drivers/sound/hda.js'
 import { hda_ioc_every_entry_driver } from '../fixtures/hda-bad/ioc-every-entry.js'
 import { hda_ioc_none_driver } from '../fixtures/hda-bad/ioc-none.js'
 import { hda_bcis_not_cleared_driver } from '../fixtures/hda-bad/bcis-not-cleared.js'
@@ -33,6 +34,11 @@ const REF = 'drivers/sound/hda.ts'
 const PARAMS = { rate: 48000, channels: 2, format: 'S16_LE', periodFrames: 480, periods: 4 } as const
 /** 50 ms periods, 8 of them (400 ms of ring), for the interrupt storm. */
 const LONG = { rate: 48000, channels: 2, format: 'S16_LE', periodFrames: 2400, periods: 8 } as const
+/**
+ * 100 ms periods, 8 of them (800 ms of ring): long enough for an interrupt storm to reach the
+ * kernel's limit (10000 in a row) before the starved writer's XRUN stops the stream.
+ */
+const STORM = { rate: 48000, channels: 2, format: 'S16_LE', periodFrames: 4800, periods: 8 } as const
 const EIO = -5
 
 type CtrlOpts = ConstructorParameters<typeof HdaController>[0]
@@ -67,6 +73,8 @@ const played = (r: Rig): Buffer => Buffer.from(r.sink.bytes.subarray(0, r.sink.l
 const exact = (r: Rig, data: Uint8Array): boolean => Buffer.compare(played(r), Buffer.from(data)) === 0
 const kinds = (sys: System): string[] => [...new Set(sys.reports.map((r) => r.kind))].sort()
 const messages = (sys: System): string[] => sys.reports.map((r) => r.message)
+/** How many times the driver's interrupt handler ran (the line's count). */
+const irqCalls = (r: Rig): number => r.sys.irq.stats(hda_chip_of(r.sys.pciDevice('hda0')!).irq).count
 
 /** The first frame of the report's stack `label` ('access' by default) is in `file`. */
 function expectStackIn(r: Report, file: string, label = 'access'): void {
@@ -125,8 +133,8 @@ describe('the reference driver under the variants\' scenarios: no report, bit-ex
     }
   })
 
-  it('INTx (shared, level-triggered), a 40 ms and a 400 ms ring: bit-exact', async () => {
-    for (const [params, frames] of [[PARAMS, 9600], [LONG, 48000]] as const) {
+  it('INTx (shared, level-triggered), a 40 ms, a 400 ms and an 800 ms ring: bit-exact', async () => {
+    for (const [params, frames] of [[PARAMS, 9600], [LONG, 48000], [STORM, 76800]] as const) {
       const r = await rig(hda_make_driver(), {}, {}, true)
       const data = pattern(frames)
       const res = await pcmUser(r.sys).play(0, 0, data, params)
@@ -136,13 +144,19 @@ describe('the reference driver under the variants\' scenarios: no report, bit-ex
     }
   })
 
-  it('early interrupts (earlyIrqNs 2 ms), seeds 1-3: bit-exact, nothing played after the end', async () => {
+  it('early interrupts (earlyIrqNs 2 ms), seeds 1-3: bit-exact; after the end, only what crossed the link while the pending work polled', async () => {
     for (const seed of [1, 2, 3]) {
       const r = await rig(hda_make_driver(), { seed }, { earlyIrqNs: 2_000_000 })
       const data = pattern(9600, seed)
       const res = await pcmUser(r.sys).play(0, 0, data, PARAMS)
       expect([res.error, res.xruns, res.periodsElapsed]).toEqual([0, 0, 20])
-      expect(exact(r, data)).toBe(true)
+      const out = played(r)
+      expect(out.subarray(0, data.length)).toEqual(Buffer.from(data))
+      // The last period is accepted by azx_irq_pending_work, which looks every 1 ms (Linux:
+      // msleep(1)): it sees the position a few µs past the boundary, and the stop that drain
+      // then makes lets what crossed the link in between through — a frame here, far less than
+      // the 1 ms (192 bytes) the poll can be late and than the variant's 1536 bytes (test 7).
+      expect(out.length - data.length).toBeLessThan(192)
       expect(r.sys.reports).toEqual([])
     }
   })
@@ -165,7 +179,7 @@ describe('the reference driver under the variants\' scenarios: no report, bit-ex
 })
 
 describe('1. IOC on every BDL entry (ioc-every-entry.ts)', () => {
-  it('each period cut at page boundaries: 25 interrupts and period_elapsed calls for 20 periods; no report (no check sees it)', async () => {
+  it('each period cut at page boundaries: 25 interrupts for 20 periods (the 5 mid-period ones dropped as bogus by azx_position_ok\'s wall-clock check); no report (no check sees it)', async () => {
     for (const seed of [1, 2]) {
       const r = await rig(hda_ioc_every_entry_driver(), { seed })
       const data = pattern(9600, seed)
@@ -174,8 +188,11 @@ describe('1. IOC on every BDL entry (ioc-every-entry.ts)', () => {
       // 5 of every 4 periods: the periods that cross a 4 KiB boundary of the 7680-byte ring
       // interrupt twice, once in their middle (the reference: 20, one per period).
       expect(r.hda.stats.interrupts).toBe(25)
-      expect(res.periodsElapsed).toBe(25)
-      // The sound is right (ALSA reads the position at each call): only the wake-ups are wrong.
+      // The reference's azx_position_ok drops an interrupt that comes less than 2/3 of a period
+      // (WALLCLK) after the last period as bogus: the mid-period ones never reach ALSA. (A driver
+      // that only checked the position would count them: half-period wake-ups.)
+      expect(res.periodsElapsed).toBe(20)
+      // The sound is right (ALSA reads the position at each call): only the interrupts are wasted.
       expect(exact(r, data)).toBe(true)
       // No DMA or device rule is broken: the controller does not know the periods.
       expect(r.sys.reports).toEqual([])
@@ -203,9 +220,12 @@ describe('2. IOC on no BDL entry (ioc-none.ts)', () => {
 
 describe('3. BCIS not cleared in the interrupt handler (bcis-not-cleared.ts)', () => {
   it('INTx (level-triggered): an interrupt storm, irq-unhandled; the kernel disables the line and playback stops (-EIO)', async () => {
+    // An 800 ms ring: the handler runs ~10 reads per call (it loops while INTSTS is non-zero),
+    // and 10000 calls must fit before the starved writer underruns (with 400 ms they do not: the
+    // XRUN's stop ends the storm first, as in the next case).
     const r = await rig(hda_bcis_not_cleared_driver(), {}, {}, true)
-    const data = pattern(48000)
-    const res = await pcmUser(r.sys).play(0, 0, data, LONG)
+    const data = pattern(76800)
+    const res = await pcmUser(r.sys).play(0, 0, data, STORM)
     expect(kinds(r.sys)).toEqual(['irq-unhandled'])
     const rep = r.sys.reports[0]!
     expect(rep.message).toContain('interrupt storm: raised 10000 times in a row although the handler returns IRQ_HANDLED')
@@ -213,7 +233,10 @@ describe('3. BCIS not cleared in the interrupt handler (bcis-not-cleared.ts)', (
     expect(rep.message).toContain('Disabling IRQ')
     // (No driver line on its stack: the line fired while the CPU was idle, under the harness.)
     expect(res.error).toBe(EIO)
-    expect(res.periodsElapsed).toBeGreaterThan(1000) // one BCIS, thousands of calls
+    // One BCIS, thousands of handler calls; azx_position_ok takes one per period and drops the
+    // rest as bogus (less than 2/3 of a period of WALLCLK since the last one).
+    expect(irqCalls(r)).toBeGreaterThanOrEqual(10000)
+    expect(res.periodsElapsed).toBeLessThan(20)
     expect(r.sink.length).toBeLessThan(data.length)
   })
 
@@ -222,7 +245,7 @@ describe('3. BCIS not cleared in the interrupt handler (bcis-not-cleared.ts)', (
     const data = pattern(9600, 3)
     const res = await pcmUser(r.sys).play(0, 0, data, PARAMS)
     expect(res.xruns).toBeGreaterThan(0)
-    expect(res.periodsElapsed).toBeGreaterThan(1000)
+    expect(irqCalls(r)).toBeGreaterThan(1000)
     // Each storm is shorter than the 10000 interrupts note_interrupt waits for: the XRUNs are
     // what shows (the reference on the same ring: no XRUN, bit-exact).
     expect(r.sys.reports).toEqual([])
@@ -305,7 +328,7 @@ describe('7. trusting the interrupt instead of the position (no-position-check.t
       const out = played(r)
       expect(out.subarray(0, data.length)).toEqual(Buffer.from(data))
       // 1536 bytes (8 ms) more than was written: the ring's old contents, played after the end
-      // (the reference, same quirk: exactly the data).
+      // (the reference, same quirk: the data and at most a frame or two, the pending work's lateness).
       expect(out.length).toBe(data.length + 1536)
       expect(out.subarray(data.length)).toEqual(Buffer.from(data.subarray(data.length - 7680, data.length - 7680 + 1536)))
       expect(res.periodsElapsed).toBe(21)
