@@ -39,7 +39,11 @@ export interface BootOptions {
   coherent?: boolean
   /** The seed of every random choice (an integer from 0 to 2^53 - 1); default 1. */
   seed?: number
-  /** 'strict' (default) or 'off'. ('lazy' comes with a later issue.) */
+  /**
+   * 'strict' (default): every unmap invalidates the IOTLB at once (iommu.strict=1). 'lazy': unmaps
+   * go to a flush queue (256 entries, a 10 ms timer), as iommu.strict=0 does — the device can use
+   * an unmapped buffer until the flush. 'off': no IOMMU, devices see physical memory.
+   */
   iommu?: 'off' | 'strict' | 'lazy'
   /** 'auto' (default): bounce what is beyond the mask; 'force': bounce every streaming mapping; 'off'. */
   swiotlb?: 'auto' | 'force' | 'off'
@@ -65,7 +69,7 @@ export interface ResolvedOptions {
   readonly arch: Arch
   readonly coherent: boolean
   readonly seed: number
-  readonly iommu: 'off' | 'strict'
+  readonly iommu: 'off' | 'strict' | 'lazy'
   readonly swiotlb: 'auto' | 'force' | 'off'
   readonly swiotlbSize: number
   readonly kmallocMinAlign: number
@@ -137,9 +141,6 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     throw new BootOptionError('seed', `must be an integer from 0 to 2^53 - 1, got ${describe(seed)}`)
   }
   const iommuMode = o['iommu'] === undefined ? 'strict' : oneOf('iommu', o['iommu'], ['off', 'strict', 'lazy'] as const)
-  if (iommuMode === 'lazy') {
-    throw new BootOptionError('iommu', `'lazy' is not implemented yet; use 'strict' or 'off'`)
-  }
   const swiotlb = o['swiotlb'] === undefined ? 'auto' : oneOf('swiotlb', o['swiotlb'], ['auto', 'force', 'off'] as const)
   const swiotlbSize = o['swiotlbSize'] ?? 64 * 1024 * 1024
   if (typeof swiotlbSize !== 'number' || !Number.isInteger(swiotlbSize) || swiotlbSize <= 0 || swiotlbSize % (256 * 1024) !== 0 || swiotlbSize > 1024 * 1024 * 1024) {

@@ -7,11 +7,22 @@
  * 4 KiB pages whose entries carry IOMMU_READ / IOMMU_WRITE. A device access that no entry permits
  * faults and does not happen. Page tables are two-level here (a map of 2 MiB leaf tables of 512
  * entries, each a physical frame number and its permission bits).
+ *
+ * The IOTLB: a translation the device used is cached (one bit per PTE). Removing a PTE does not
+ * remove its cached translation: `unmapFast` (iommu_unmap_fast) leaves it in the IOTLB, where the
+ * device still finds it, until `iotlbSync` (iommu_iotlb_sync, for that range) or `flushIotlbAll`
+ * (flush_iotlb_all, the whole domain) invalidates it. `unmap` is iommu_unmap: both at once, as strict
+ * mode does. The IOTLB here never evicts: a real one is finite and may have dropped an entry
+ * earlier, so a stale hit here is the worst case, not the only case.
  */
 
 export const IOMMU_READ = 1
 export const IOMMU_WRITE = 2
 
+/**
+ * 'strict': the kernel invalidates the IOTLB at every unmap. 'lazy': it defers the invalidation to
+ * a flush queue (the kernel's side, kernel/dma/iova.ts); the unit itself works the same either way.
+ */
 export type IommuMode = 'off' | 'strict' | 'lazy'
 
 const PAGE_SHIFT = 12
@@ -33,13 +44,19 @@ export interface IommuFault {
 interface Leaf {
   readonly pfn: Float64Array
   readonly prot: Uint8Array
+  /** 1 where the IOTLB holds the PTE's translation (the device used it since it was mapped). */
+  readonly tlb: Uint8Array
 }
 
 /** One device's translation context (an iommu_domain with its io-pgtable). */
 export class IommuDomain {
   readonly name: string
   readonly #tables = new Map<number, Leaf>()
+  /** IOTLB entries whose PTE is gone: page number to pfn * 4 + prot. */
+  readonly #stale = new Map<number, number>()
   #mappedPages = 0
+  /** Whole-domain IOTLB invalidations so far (flushIotlbAll calls). */
+  iotlbFlushes = 0
 
   constructor(name: string) {
     this.name = name
@@ -52,7 +69,7 @@ export class IommuDomain {
   #leaf(t: number, create: boolean): Leaf | undefined {
     let leaf = this.#tables.get(t)
     if (leaf === undefined && create) {
-      leaf = { pfn: new Float64Array(PTES_PER_TABLE), prot: new Uint8Array(PTES_PER_TABLE) }
+      leaf = { pfn: new Float64Array(PTES_PER_TABLE), prot: new Uint8Array(PTES_PER_TABLE), tlb: new Uint8Array(PTES_PER_TABLE) }
       this.#tables.set(t, leaf)
     }
     return leaf
@@ -74,12 +91,22 @@ export class IommuDomain {
         if (leaf.prot[i] === 0) this.#mappedPages++
         leaf.pfn[i] = pfn
         leaf.prot[i] = prot
+        leaf.tlb[i] = 0
       }
     }
   }
 
-  /** Removes the PTEs of [iova, iova+size). */
+  /** iommu_unmap: removes the PTEs of [iova, iova+size) and invalidates their IOTLB entries. */
   unmap(iova: number, size: number): void {
+    this.unmapFast(iova, size)
+    this.iotlbSync(iova, size)
+  }
+
+  /**
+   * iommu_unmap_fast: removes the PTEs of [iova, iova+size). Translations the IOTLB holds stay
+   * there, and the device still reaches their pages, until iotlbSync or flushIotlbAll.
+   */
+  unmapFast(iova: number, size: number): void {
     let vpn = Math.floor(iova / PAGE_SIZE)
     const last = vpn + Math.ceil(size / PAGE_SIZE)
     while (vpn < last) {
@@ -91,10 +118,35 @@ export class IommuDomain {
         continue
       }
       for (let i = vpn - t * PTES_PER_TABLE; vpn < stop; vpn++, i++) {
-        if (leaf.prot[i] !== 0) this.#mappedPages--
+        if (leaf.prot[i] !== 0) {
+          this.#mappedPages--
+          if (leaf.tlb[i] !== 0) this.#stale.set(vpn, leaf.pfn[i]! * 4 + leaf.prot[i]!)
+        }
         leaf.prot[i] = 0
+        leaf.tlb[i] = 0
       }
     }
+  }
+
+  /** iommu_iotlb_sync over [iova, iova+size): drops the IOTLB entries of removed PTEs there. */
+  iotlbSync(iova: number, size: number): void {
+    if (this.#stale.size === 0) return
+    const first = Math.floor(iova / PAGE_SIZE)
+    const last = first + Math.ceil(size / PAGE_SIZE)
+    if (last - first > this.#stale.size) {
+      for (const vpn of this.#stale.keys()) if (vpn >= first && vpn < last) this.#stale.delete(vpn)
+    } else for (let vpn = first; vpn < last; vpn++) this.#stale.delete(vpn)
+  }
+
+  /** flush_iotlb_all: invalidates every IOTLB entry of the domain (the stale ones are what it changes). */
+  flushIotlbAll(): void {
+    this.#stale.clear()
+    this.iotlbFlushes++
+  }
+
+  /** IOTLB entries that outlived their PTE (the device can still use them). */
+  get staleIotlbEntries(): number {
+    return this.#stale.size
   }
 
   /** The PTE of the page holding iova as pfn * 4 + prot (0 when none). */
@@ -113,8 +165,14 @@ export class IommuDomain {
     const leaf = this.#tables.get(t)
     const i = vpn - t * PTES_PER_TABLE
     const prot = leaf === undefined ? 0 : leaf.prot[i]!
-    if (prot === 0) return -1
+    if (prot === 0) {
+      const e = this.#stale.get(vpn)
+      if (e === undefined) return -1
+      if ((e & (write ? IOMMU_WRITE : IOMMU_READ)) === 0) return -2
+      return Math.floor(e / 4) * PAGE_SIZE + (iova - vpn * PAGE_SIZE)
+    }
     if ((prot & (write ? IOMMU_WRITE : IOMMU_READ)) === 0) return -2
+    leaf!.tlb[i] = 1
     return leaf!.pfn[i]! * PAGE_SIZE + (iova - vpn * PAGE_SIZE)
   }
 
@@ -139,11 +197,19 @@ export class IommuDomain {
         leaf = this.#tables.get(t)
       }
       const prot = leaf === undefined ? 0 : leaf.prot[i]!
-      if ((prot & need) === 0) {
-        faultAt[0] = vpn * PAGE_SIZE + off
-        return prot === 0 ? -1 : -2
+      let pa: number
+      if ((prot & need) !== 0) {
+        leaf!.tlb[i] = 1
+        pa = leaf!.pfn[i]! * PAGE_SIZE + off
+      } else {
+        // No PTE: a stale IOTLB entry may still translate (lazy invalidation's window).
+        const e = prot === 0 && this.#stale.size > 0 ? (this.#stale.get(vpn) ?? 0) : 0
+        if ((e & need) === 0) {
+          faultAt[0] = vpn * PAGE_SIZE + off
+          return prot === 0 && e === 0 ? -1 : -2
+        }
+        pa = Math.floor(e / 4) * PAGE_SIZE + off
       }
-      const pa = leaf!.pfn[i]! * PAGE_SIZE + off
       const chunk = left < PAGE_SIZE - off ? left : PAGE_SIZE - off
       if (pa === runEnd) runLen[n - 1]! += chunk
       else {

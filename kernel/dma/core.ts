@@ -14,9 +14,9 @@
 import type { Device } from '../base/device.js'
 import { hex } from '../mm/layout.js'
 import type { System } from '../system.js'
-import { PAGE_SIZE } from '../types.js'
+import { HZ, PAGE_SIZE } from '../types.js'
 import { IOMMU_READ, IOMMU_WRITE } from '../../devices/index.js'
-import { pagesSpanned } from './iova.js'
+import { IOVA_FQ_TIMEOUT_MS, IovaFlushQueue, pagesSpanned } from './iova.js'
 import { Sanitizer } from './sanitizer.js'
 import { Swiotlb, SWIOTLB_MAX_MAPPING } from './swiotlb.js'
 import {
@@ -59,6 +59,8 @@ export class DmaCore {
   readonly swiotlb: Swiotlb | null
   readonly #sys: System
   readonly #invalidatePartialLines: boolean
+  /** Lazy mode's flush queue per device domain. */
+  readonly #fqs = new Map<Device, IovaFlushQueue>()
 
   constructor(sys: System) {
     this.#sys = sys
@@ -246,12 +248,47 @@ export class DmaCore {
     if (this.#sys.ktrace.enabled('dma')) this.trace(m.type === 'coherent' || m.type === 'noncoherent' ? 'free' : 'unmap', m, 0, m.size)
     m.live = false
     if (m.slot !== null) this.swiotlb!.release(m.slot)
-    if (m.iova >= 0) {
-      m.dev.port.domain!.unmap(m.iova, m.iovaPages * PAGE_SIZE)
-      m.dev.iovad!.free(m.iova, m.iovaPages)
-    }
+    if (m.iova >= 0) this.unmapIova(m.dev, m.iova, m.iovaPages)
     this.sanitizer.remove(m)
     m.dev.entries.remove(m)
+  }
+
+  /**
+   * __iommu_dma_unmap: removes the PTEs of npages at iova, then in strict mode invalidates their
+   * IOTLB entries and frees the IOVA at once; in lazy mode queues the range on the flush queue,
+   * which does both later (the device keeps its cached translations until then).
+   */
+  unmapIova(dev: Device, iova: number, npages: number): void {
+    const domain = dev.port.domain!
+    domain.unmapFast(iova, npages * PAGE_SIZE)
+    if (this.#sys.options.iommu === 'lazy') this.flushQueue(dev)!.queue(iova, npages)
+    else {
+      domain.iotlbSync(iova, npages * PAGE_SIZE)
+      dev.iovad!.free(iova, npages)
+    }
+  }
+
+  /**
+   * The device's flush queue (iommu lazy mode), created on first use; null without one. Its timer
+   * is a kernel timer (jiffies + msecs_to_jiffies(IOVA_FQ_TIMEOUT)), run in softirq context.
+   */
+  flushQueue(dev: Device): IovaFlushQueue | null {
+    if (this.#sys.options.iommu !== 'lazy' || dev.iovad === null) return null
+    let fq = this.#fqs.get(dev)
+    if (fq === undefined) {
+      const sys = this.#sys
+      const nsPerJiffy = 1e9 / HZ
+      const timeout = Math.ceil((IOVA_FQ_TIMEOUT_MS * 1e6) / nsPerJiffy)
+      fq = new IovaFlushQueue(dev.iovad, dev.port.domain!, (fire) => {
+        const clock = sys.machine.clock
+        const expires = Math.floor(clock.now / nsPerJiffy) + timeout
+        clock.schedule(expires * nsPerJiffy, () => {
+          sys.raiseSoftirq(() => sys.runAtomic('fq_flush_timeout', 'softirq', fire))
+        })
+      }, () => sys.machine.clock.now)
+      this.#fqs.set(dev, fq)
+    }
+    return fq
   }
 
   /** Sync for the CPU over [off, off+len) of m: invalidate, then copy back from the bounce slot. */

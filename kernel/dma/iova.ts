@@ -72,3 +72,92 @@ export class IovaDomain {
 export function pagesSpanned(pa: number, size: number): number {
   return Math.floor((pa + size - 1) / PAGE_SIZE) - Math.floor(pa / PAGE_SIZE) + 1
 }
+
+/** Entries per flush queue (IOVA_FQ_SIZE / IOVA_DEFAULT_FQ_SIZE in drivers/iommu/dma-iommu.c). */
+export const IOVA_FQ_SIZE = 256
+/** Milliseconds after the first queued entry at which the flush timer fires (IOVA_FQ_TIMEOUT). */
+export const IOVA_FQ_TIMEOUT_MS = 10
+
+/** What a flush queue acts on: the domain's IOTLB (the hardware side). */
+export interface FlushTarget {
+  flushIotlbAll(): void
+}
+
+/**
+ * The flush queue of IOMMU lazy mode (drivers/iommu/dma-iommu.c: queue_iova, fq_flush_iotlb,
+ * fq_flush_timeout). An unmap removes the PTEs but neither invalidates the IOTLB nor frees the
+ * IOVA: the range is queued. The queue is flushed — one whole-domain IOTLB invalidation, then every
+ * queued IOVA freed for reuse — when it is full (a ring of IOVA_FQ_SIZE slots, one kept empty), or
+ * when the flush timer fires: armed by the first entry queued while it is off, IOVA_FQ_TIMEOUT ms
+ * later, and not pushed back by later entries. Until then the device may still use its cached
+ * translations, and no IOVA in the queue can be handed out again. One queue per domain (Linux has
+ * one per CPU; this machine has one CPU).
+ */
+export class IovaFlushQueue {
+  readonly #iovad: IovaDomain
+  readonly #target: FlushTarget
+  readonly #armTimer: (fire: () => void) => void
+  readonly #now: () => number
+  readonly #base: number[] = []
+  readonly #pages: number[] = []
+  #timerOn = false
+  /** Flushes so far (fq_flush_finish_cnt). */
+  flushes = 0
+  /** Flushes done because the queue was full. */
+  fullFlushes = 0
+  /** Time of the last flush (now()), or -1. */
+  lastFlushAt = -1
+
+  /** armTimer schedules fire once, IOVA_FQ_TIMEOUT ms from now; now reads the same clock. */
+  constructor(iovad: IovaDomain, target: FlushTarget, armTimer: (fire: () => void) => void, now: () => number = () => 0) {
+    this.#iovad = iovad
+    this.#target = target
+    this.#armTimer = armTimer
+    this.#now = now
+  }
+
+  /** Queued IOVA ranges not yet flushed. */
+  get pending(): number {
+    return this.#base.length
+  }
+
+  /** Whether the flush timer is armed. */
+  get timerOn(): boolean {
+    return this.#timerOn
+  }
+
+  /** Whether iova lies in a range waiting in the queue. */
+  holds(iova: number): boolean {
+    for (let i = 0; i < this.#base.length; i++) {
+      if (iova >= this.#base[i]! && iova < this.#base[i]! + this.#pages[i]! * PAGE_SIZE) return true
+    }
+    return false
+  }
+
+  /** queue_iova: defers the IOTLB invalidation and the IOVA's release. */
+  queue(base: number, npages: number): void {
+    if (this.#base.length === IOVA_FQ_SIZE - 1) {
+      this.fullFlushes++
+      this.flush()
+    }
+    this.#base.push(base)
+    this.#pages.push(npages)
+    if (!this.#timerOn) {
+      this.#timerOn = true
+      this.#armTimer(() => {
+        this.#timerOn = false
+        this.flush()
+      })
+    }
+  }
+
+  /** fq_flush_iotlb then fq_ring_free: invalidate the domain's IOTLB, then free every queued IOVA. */
+  flush(): void {
+    this.#target.flushIotlbAll()
+    this.flushes++
+    this.lastFlushAt = this.#now()
+    for (let i = 0; i < this.#base.length; i++) this.#iovad.free(this.#base[i]!, this.#pages[i]!)
+    this.#base.length = 0
+    this.#pages.length = 0
+  }
+}

@@ -330,11 +330,15 @@ export class Sanitizer implements DmaObserver {
         const next = dev.entries.nextStart(pos)
         const stop = next === undefined ? end : Math.min(end, next)
         if (sys.checks.ownership) {
+          // iommu lazy mode: the IOVA was unmapped but its IOTLB entry not yet invalidated.
+          const stale = dev.iovad !== null && sys.dma.flushQueue(dev)?.holds(pos) === true
           sys.report({
             kind: 'device-access-cpu-owned',
             device: dev.name,
-            message: `device ${write ? 'write to' : 'read of'} [bus address=${hex(pos)}] [size=${stop - pos} bytes] (phys ${hex(at)}), memory that is not mapped for DMA: the CPU owns it (never mapped, or already unmapped)`,
-            details: { bus: pos, len: stop - pos, phys: at, write },
+            message: stale
+              ? `device ${write ? 'write to' : 'read of'} [bus address=${hex(pos)}] [size=${stop - pos} bytes] (phys ${hex(at)}) after the driver unmapped it: the CPU owns it, and the device reached it through a stale IOTLB entry (iommu lazy mode: the invalidation waits in the flush queue)`
+              : `device ${write ? 'write to' : 'read of'} [bus address=${hex(pos)}] [size=${stop - pos} bytes] (phys ${hex(at)}), memory that is not mapped for DMA: the CPU owns it (never mapped, or already unmapped)`,
+            details: stale ? { bus: pos, len: stop - pos, phys: at, write, staleIotlb: true } : { bus: pos, len: stop - pos, phys: at, write },
           })
         }
         if (write) sys.shadow.mark(at, stop - pos, true)

@@ -267,10 +267,7 @@ export function dma_unmap_sg_attrs(dev: Device, sgl: Scatterlist, nents: number,
     }
   }
   for (const p of mp.parts) sys.dma.unmap(p, direction, typeof attrs === 'number' ? attrs : 0)
-  if (mp.iova >= 0) {
-    d.port.domain!.unmap(mp.iova, mp.iovaPages * PAGE_SIZE)
-    d.iovad!.free(mp.iova, mp.iovaPages)
-  }
+  if (mp.iova >= 0) sys.dma.unmapIova(d, mp.iova, mp.iovaPages)
   for (const sg of for_each_sg(sgl, mp.nents)) {
     sg.mapping = null
   }

@@ -14,6 +14,34 @@ describe('IommuDomain', () => {
     expect(d.mappedPages).toBe(0)
   })
 
+  it('keeps a used translation in the IOTLB after unmapFast, until iotlbSync or flushIotlbAll', () => {
+    const d = new IommuDomain('dev0')
+    d.map(0x1_0000, 0x8_0000_0000, 0x2000, IOMMU_WRITE)
+    expect(d.translate(0x1_0010, true)).toBe(0x8_0000_0010) // page 0 is now in the IOTLB
+    d.unmapFast(0x1_0000, 0x2000)
+    expect(d.mappedPages).toBe(0)
+    expect(d.staleIotlbEntries).toBe(1)
+    expect(d.translate(0x1_0020, true)).toBe(0x8_0000_0020) // stale hit
+    expect(d.translate(0x1_0020, false)).toBe(-2) // with the cached permissions
+    expect(d.translate(0x1_1000, true)).toBe(-1) // page 1 was never used: not cached
+    const pa: number[] = []
+    const len: number[] = []
+    expect(d.walk(0x1_0000, 16, true, pa, len, [0])).toBe(1)
+    d.iotlbSync(0x1_0000, 0x1000)
+    expect(d.translate(0x1_0020, true)).toBe(-1)
+    d.map(0x2_0000, 0x8_0001_0000, 0x1000, IOMMU_READ)
+    d.translate(0x2_0000, false)
+    d.unmapFast(0x2_0000, 0x1000)
+    expect(d.translate(0x2_0000, false)).toBe(0x8_0001_0000)
+    d.flushIotlbAll()
+    expect(d.translate(0x2_0000, false)).toBe(-1)
+    expect(d.iotlbFlushes).toBe(1)
+    d.map(0x3_0000, 0x8_0002_0000, 0x1000, IOMMU_READ)
+    d.translate(0x3_0000, false)
+    d.unmap(0x3_0000, 0x1000) // iommu_unmap: PTE and IOTLB entry both gone
+    expect(d.translate(0x3_0000, false)).toBe(-1)
+  })
+
   it('walks a range into physically contiguous runs', () => {
     const d = new IommuDomain('dev0')
     d.map(0x10_0000, 0x8_0000_0000, 0x2000, IOMMU_READ | IOMMU_WRITE)

@@ -19,7 +19,7 @@ import { ce_copy_unchecked } from '../fixtures/copy-engine-bad/map-error-uncheck
 import { ce_copy_early_unmap } from '../fixtures/copy-engine-bad/unmap-before-done.js'
 import { ce_nomaster_driver } from '../fixtures/copy-engine-bad/no-bus-master.js'
 import { ce_copy_chain_relaxed } from '../fixtures/copy-engine-bad/no-barrier.js'
-import { PLATFORMS, optionsFor, type Platform } from '../helpers/matrix.js'
+import { LAZY_PLATFORMS, PLATFORMS, optionsFor, type Platform } from '../helpers/matrix.js'
 
 const pattern = (n: number, seed = 1) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed * 13 + (i >> 8)) & 0xff)
 const kinds = (sys: System) => [...new Set(sys.reports.map((r) => r.kind))].sort()
@@ -64,7 +64,7 @@ afterEach(() => {
 })
 
 describe('the reference driver is clean and moves the right bytes on every platform', () => {
-  it.each(PLATFORMS.map((p) => [p.label, p] as const))('%s', async (_label, p: Platform) => {
+  it.each([...PLATFORMS, ...LAZY_PLATFORMS].map((p) => [p.label, p] as const))('%s', async (_label, p: Platform) => {
     const { sys, pdev, hw } = await setup(optionsFor(p))
     await sys.run(async () => {
       // DMA: MEM->MEM; 300,000 bytes is split at the 256 KiB swiotlb limit under swiotlb=force

@@ -72,7 +72,7 @@ async function transmit(opts: BootOptions, sync: boolean): Promise<{ value: numb
 
 describe('a missing sync for the CPU', () => {
   for (const arch of ARCHES) {
-    for (const iommu of ['off', 'strict'] as const) {
+    for (const iommu of ['off', 'strict', 'lazy'] as const) {
       it(`returns stale data under swiotlb=force on ${arch} (iommu ${iommu}), and is reported`, async () => {
         const bad = await receive({ arch, iommu, swiotlb: 'force' }, false)
         expect(bad.value).toBe(0xaa)
