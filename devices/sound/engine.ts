@@ -82,6 +82,8 @@ export interface HdaStatusPort {
   bcis(): boolean
   /** SDnCTL's stream tag. */
   tag(): number
+  /** Whether SDnCTL.IOCE is set. */
+  ioce(): boolean
 }
 
 const hex = (v: number): string => `0x${v.toString(16)}`
@@ -268,6 +270,10 @@ export class HdaEngine {
       this.#refuse(H.HDA_SD_STS_DESE, 'every BDL entry has length 0', false)
       return
     }
+    if (strict && this.#port.ioce() && !this.#anyIoc()) {
+      // Legal for the hardware (it runs, and never sets BCIS), never what a driver that enables the interrupt means.
+      this.#host.guest(`${sd}: RUN with IOCE set but no BDL entry has IOC: the stream never interrupts`, { stream: sd, register: `${sd}CTL`, lvi })
+    }
     const changed = this.#format === null || this.#format.fmt !== fmt.fmt || this.#runCbl !== cbl || this.#runLvi !== lvi
     this.#format = fmt
     this.#runCbl = cbl
@@ -294,6 +300,12 @@ export class HdaEngine {
     this.#running = false
     this.#halted = ''
     this.#stalled = false
+  }
+
+  /** Whether any entry of the BDL read at RUN (0..LVI) has IOC. */
+  #anyIoc(): boolean {
+    for (let i = 0; i < this.#bdl.count; i++) if (this.#bdl.ioc(i)) return true
+    return false
   }
 
   /** A start that cannot proceed: the status bit, a report (unless already made), the engine halted. */

@@ -60,6 +60,7 @@ export class HdaStream {
         },
         bcis: () => (this.#sts & H.HDA_SD_STS_BCIS) !== 0,
         tag: () => this.tag,
+        ioce: () => (this.#ctl & H.HDA_SD_CTL_IOCE) !== 0,
       },
       index,
       output,

@@ -502,6 +502,42 @@ describe('mini-HDA streams: BDL checks at RUN', () => {
     expect(h.r32(HDA_REG_INTSTS)).toBe((HDA_INTSTS_GIS | 2) >>> 0)
   })
 
+  it('strict: RUN with IOCE set and IOC on no entry 0..LVI is a guest error; the stream runs (and never interrupts)', () => {
+    const none = periodsBdl(BUF_OUT, 4, PERIOD).map((e) => ({ ...e, ioc: false }))
+    const h = hda()
+    h.bringUp()
+    // An IOC beyond LVI does not count: the controller never gets there.
+    h.setup(h.dev.output, { entries: [...none, { addr: BUF_OUT, len: PERIOD, ioc: true }], lvi: 3, cbl: 4 * PERIOD })
+    h.start(h.dev.output)
+    expect(h.errors).toEqual([
+      { message: 'OSD0: RUN with IOCE set but no BDL entry has IOC: the stream never interrupts', details: { stream: 'OSD0', register: 'OSD0CTL', lvi: 3 } },
+    ])
+    h.runFor(100 * MS) // 2.5 laps
+    expect(h.dev.output.halted).toBe('')
+    expect(h.dev.output.laps).toBe(2)
+    expect(h.dev.stats.periodsPlayed).toBe(0)
+    expect(h.dev.irqAsserted).toBe(false)
+    // Each RUN is checked: a resume reports again (the kernel counts it on the same report).
+    h.stop(h.dev.output)
+    h.start(h.dev.output)
+    expect(h.errors.length).toBe(2)
+    // IOCE clear (a driver that polls the position) or one entry with IOC: nothing to report.
+    for (const [entries, ints] of [[none, HDA_SD_CTL_FEIE | HDA_SD_CTL_DEIE], [none.map((e, i) => ({ ...e, ioc: i === 3 })), HDA_SD_CTL_IOCE | HDA_SD_CTL_FEIE | HDA_SD_CTL_DEIE]] as const) {
+      const q = hda()
+      q.bringUp()
+      q.setup(q.dev.output, { entries })
+      q.start(q.dev.output, ints)
+      q.runFor(50 * MS)
+      expect(q.errors).toEqual([])
+    }
+    // Lenient mode does not report it.
+    const l = hda({ strict: false })
+    l.bringUp()
+    l.setup(l.dev.output, { entries: none })
+    l.start(l.dev.output)
+    expect(l.errors).toEqual([])
+  })
+
   it('strict: LVI 0, zero-length entries, misaligned addresses and lengths, CBL not whole frames, a reserved FMT, no BDL', () => {
     const cases: [Parameters<Hda['setup']>[1], string[]][] = [
       [{ entries: [{ addr: BUF_OUT, len: PERIOD }] }, ['OSD0: RUN refused: OSD0LVI 0: the BDL needs at least 2 entries (LVI ≥ 1)']],
