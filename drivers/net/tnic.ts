@@ -25,7 +25,7 @@
  */
 import {
   DMA_BIT_MASK, DMA_FROM_DEVICE, EINVAL, ENOMEM, GFP_KERNEL, HZ, IRQF_SHARED, NETIF_F_SG, PCI_IRQ_INTX, PCI_IRQ_MSIX,
-  INIT_WORK, SET_NETDEV_DEV, alloc_etherdev, del_timer_sync, dev_kfree_skb_any, dma_alloc_coherent,
+  INIT_WORK, SET_NETDEV_DEV, alloc_etherdev, del_timer_sync, dev_kfree_skb_any, dma_alloc_coherent, memset,
   dma_free_coherent, dma_set_mask_and_coherent, dma_unmap_single, eth_hw_addr_set, flush_work, free_irq, free_netdev,
   is_valid_ether_addr, jiffies, lower_32_bits, mod_timer, napi_disable, napi_enable, netdev_err, netdev_info,
   netdev_priv, netif_carrier_off, netif_carrier_ok, netif_carrier_on, netif_napi_add, netif_running,
@@ -108,6 +108,8 @@ function tnic_free_rx_resources(a: TnicAdapter): void {
 function tnic_clean_tx_ring(a: TnicAdapter): void {
   const r = a.tx_ring
   for (const bi of r.buffer_info) tnic_unmap_and_free_tx_resource(a, bi, 0)
+  // Zero out the descriptor ring: no stale DD survives into the next start.
+  memset(r.desc, 0, r.size)
   r.next_to_use = 0
   r.next_to_clean = 0
 }
@@ -121,6 +123,8 @@ function tnic_clean_rx_ring(a: TnicAdapter): void {
     dev_kfree_skb_any(bi.skb)
     bi.skb = null
   }
+  // Zero out the descriptor ring: a write-back from before the reset must not look like a new frame.
+  memset(r.desc, 0, r.size)
   r.next_to_use = 0
   r.next_to_clean = 0
   a.discarding = false

@@ -96,6 +96,7 @@ function allocImpl(t: Task, dev: Device, size: number, coherent: boolean, dir: n
   })
   sys.dma.sanitizer.add(m)
   dev.entries.add(m)
+  sys.ordering.forget(pa, size)
   if (sys.ktrace.enabled('dma')) sys.dma.trace('alloc', m, 0, size)
   return m
 }

@@ -58,7 +58,27 @@ export class Ordering {
   /** A CPU store to coherent memory. */
   cpuStore(pa: number, len: number): void {
     const s = { seq: ++this.#seq, epoch: this.#epoch }
-    for (let w = Math.floor(pa / 4); w <= Math.floor((pa + len - 1) / 4); w++) this.#cpuStores.set(w, s)
+    const devWrites = this.#devWrites
+    for (let w = Math.floor(pa / 4); w <= Math.floor((pa + len - 1) / 4); w++) {
+      this.#cpuStores.set(w, s)
+      // The CPU's own store supersedes what the device wrote there: a later load reads it, not the device's.
+      if (devWrites.size > 0) devWrites.delete(w)
+    }
+  }
+
+  /**
+   * Memory [pa, pa+len) was (re)allocated: what the CPU and devices wrote there before belongs to
+   * its previous life and orders nothing now.
+   */
+  forget(pa: number, len: number): void {
+    for (const map of [this.#cpuStores, this.#devWrites] as Map<number, unknown>[]) {
+      if (map.size === 0) continue
+      const from = Math.floor(pa / 4)
+      const to = Math.floor((pa + len - 1) / 4)
+      if (to - from + 1 > map.size) {
+        for (const w of map.keys()) if (w >= from && w <= to) map.delete(w)
+      } else for (let w = from; w <= to; w++) map.delete(w)
+    }
   }
 
   /** A write barrier: a new epoch. */

@@ -149,6 +149,10 @@ export class IrqCore implements IrqDelivery {
       return
     }
     d.count++
+    // Taking the interrupt orders the handler's loads after everything the CPU loaded before it
+    // (the interrupt acknowledge, and for an MSI the PCIe ordering of the device's writes before
+    // its message): the handler's first look at a status or phase word is not a stale early read.
+    sys.ordering.readBarrier()
     let ret = IRQ_NONE
     for (const a of [...d.actions]) {
       if (a.handler === null) {
