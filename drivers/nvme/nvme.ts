@@ -83,6 +83,7 @@ function nvme_init_request(_set: BlkMqTagSet, rq: Request): number {
   iod.status = 0
   iod.result = 0
   iod.aborted = false
+  iod.genctr = 0
   return 0
 }
 

@@ -79,6 +79,8 @@ export interface NvmeIod {
   status: number
   result: number
   aborted: boolean
+  /** Generation counter, bumped at each submission: the top 4 bits of the command id (nvme_cid). */
+  genctr: number
 }
 
 /** PRP1 and PRP2 of a command's data (nvme_setup_prps, nvme_map_data). */

@@ -8,7 +8,7 @@ import {
   BLK_EH_DONE, BLK_EH_RESET_TIMER, BLK_STS_IOERR, BLK_STS_MEDIUM, BLK_STS_NOTSUPP, BLK_STS_OK, BLK_STS_RESOURCE,
   BLK_STS_TARGET, GFP_ATOMIC, MQ_RQ_IN_FLIGHT, IRQ_HANDLED, IRQ_NONE, REQ_FUA, REQ_OP_DRV_IN,
   REQ_OP_DRV_OUT, REQ_OP_FLUSH, REQ_OP_READ, REQ_OP_WRITE, REQ_OP_WRITE_ZEROES,
-  blk_mq_complete_request, blk_mq_end_request, blk_mq_rq_state, blk_mq_rq_to_pdu, blk_mq_start_request,
+  blk_mq_complete_request, blk_mq_request_completed, blk_mq_request_started, pr_err, type BlkMqTags, blk_mq_end_request, blk_mq_rq_state, blk_mq_rq_to_pdu, blk_mq_start_request,
   blk_mq_tag_to_rq, blk_rq_bytes, blk_rq_map_sg, blk_rq_payload_bytes, blk_rq_pos, dev_warn, dma_map_sg, dma_pool_alloc,
   dma_pool_free, dma_rmb, dma_unmap_sg, lower_32_bits, mem_write64, ptr_add, readl, req_op, rq_dma_dir, schedule_work,
   sg_dma_address, sg_dma_len, sg_next, spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore,
@@ -139,7 +139,7 @@ export function nvme_write_sqe(nvmeq: NvmeQueue, rq: Request, iod: NvmeIod, prp1
   const cmd = iod.cmd!
   c.opcode = cmd.opcode
   c.flags = cmd.flags
-  c.command_id = rq.tag
+  c.command_id = nvme_cid(rq, iod)
   c.nsid = cmd.nsid
   c.cdw2 = 0
   c.cdw3 = 0
@@ -193,6 +193,7 @@ export function nvme_queue_rq(hctx: BlkMqHwCtx, bd: BlkMqQueueData): blk_status_
   iod.status = 0
   iod.result = 0
   iod.aborted = false
+  iod.genctr = (iod.genctr + 1) & 0xf
   const st = nvme_setup_cmd(dev, rq, iod)
   if (st !== BLK_STS_OK) return st
   let prp1 = iod.cmd!.prp1 ?? 0
@@ -220,6 +221,32 @@ export function nvme_commit_rqs(hctx: BlkMqHwCtx): void {
 
 // ------------------------------------------------------------------------------ completion
 
+/**
+ * nvme_cid: the command id is the tag with the request's generation in the top 4 bits
+ * (| gen | tag |, drivers/nvme/host/nvme.h), so a completion that comes after the tag was reused
+ * does not complete the new request.
+ */
+export function nvme_cid(rq: Request, iod: NvmeIod): number {
+  return ((iod.genctr & 0xf) << 12) | rq.tag
+}
+
+/** nvme_find_rq: the request a command id names, or null (unknown tag, or a stale generation). */
+export function nvme_find_rq(tags: BlkMqTags, command_id: number): Request | null {
+  const genctr = (command_id & 0xf000) >> 12
+  const tag = command_id & 0xfff
+  const rq = blk_mq_tag_to_rq(tags, tag)
+  if (rq === null) {
+    pr_err('could not locate request for tag %#x', tag)
+    return null
+  }
+  const iod = blk_mq_rq_to_pdu<NvmeIod>(rq)
+  if ((iod.genctr & 0xf) !== genctr) {
+    pr_err('request %#x genctr mismatch (got %#x expected %#x)', tag, genctr, iod.genctr & 0xf)
+    return null
+  }
+  return rq
+}
+
 /** nvme_cqe_pending: the entry at cq_head carries the phase this lap expects. */
 export function nvme_cqe_pending(nvmeq: NvmeQueue): boolean {
   return (nvme_completion.at(nvmeq.cqes, nvmeq.cq_head).status & 1) === nvmeq.cq_phase
@@ -233,9 +260,15 @@ export function nvme_handle_cqe(nvmeq: NvmeQueue, idx: number): void {
   const result = cqe.result
   const dev = nvmeq.dev
   const set = nvmeq.qid === 0 ? dev.admin_tagset : dev.tagset
-  const rq = blk_mq_tag_to_rq(set.tags![nvmeq.tags_index]!, command_id)
+  const rq = nvme_find_rq(set.tags![nvmeq.tags_index]!, command_id)
   if (rq === null) {
     dev_warn(dev.pdev.dev, 'invalid id %d completed on queue %d', command_id, nvmeq.qid)
+    return
+  }
+  // A completion for a request that is not in flight: the device completed it already (or never
+  // had it). Completing it again would end a request twice.
+  if (!blk_mq_request_started(rq) || blk_mq_request_completed(rq)) {
+    dev_warn(dev.pdev.dev, 'command id %d on queue %d is not in flight', command_id, nvmeq.qid)
     return
   }
   const iod = blk_mq_rq_to_pdu<NvmeIod>(rq)
