@@ -86,6 +86,13 @@ export class DmaPort {
     return this.#domain
   }
 
+  /** The physical address bus reaches for a write now, or -1 (no bus mastering, no translation, no RAM); no side effects on the checks. */
+  translate(bus: number): number {
+    if (!this.busMaster || bus >= this.#limit) return -1
+    const pa = this.#domain === null ? bus : this.#domain.translate(bus, true)
+    return pa >= 0 && this.#machine.ram.isRam(pa, 1) ? pa : -1
+  }
+
   /** Resolves [bus, bus+len) into physical runs; returns the run count, or a MemTxResult < 0. */
   #resolve(bus: number, len: number, write: boolean): number {
     let obs = this.#machine.observer
@@ -244,6 +251,7 @@ export class DmaPort {
       obs?.access(this, pa, l, true, bus + (o - off))
       if (this.coherent) m.cache.snoopWrite(pa, l)
       m.ram.write(pa, src, o, l)
+      if (m.doubleFetch.active) m.doubleFetch.deviceWrite(pa, l)
       o += l
     }
     return MEMTX_OK

@@ -15,6 +15,7 @@ import { InterruptController } from './intc.js'
 import { Iommu, type IommuFault, type IommuMode } from './iommu.js'
 import { Ram, type RamBank } from './ram.js'
 import { Rng } from './rng.js'
+import { DoubleFetchWatch } from '../framework/hostile.js'
 import { StoreBuffer } from './store-buffer.js'
 import { FaultInjector } from '../framework/faults.js'
 import { Tracer } from '../framework/tracer.js'
@@ -80,6 +81,8 @@ export class Machine {
   readonly iommuFaults: IommuFault[] = []
   /** The kernel's view of device accesses, installed at boot. */
   observer: DmaObserver | null = null
+  /** Fields hostile devices rewrite between two CPU loads (devices/framework/hostile.ts). */
+  readonly doubleFetch = new DoubleFetchWatch((fn) => void this.clock.schedule(this.clock.now, fn))
   readonly #ports = new Map<string, DmaPort>()
 
   constructor(config: MachineConfig) {

@@ -18,6 +18,7 @@
  * (reflected polynomial 0xedb88320), appended least significant byte first as it is on the wire.
  */
 
+import type { HostileField } from '../framework/hostile.js'
 import {
   TNIC_DESC_SIZE, TNIC_ICR_RXDMT0, TNIC_ICR_RXO, TNIC_ICR_RXT0, TNIC_RAH_AV, TNIC_RCTL_BAM,
   TNIC_RCTL_BSEX, TNIC_RCTL_MPE, TNIC_RCTL_RDMTS_MASK, TNIC_RCTL_RDMTS_SHIFT, TNIC_RCTL_SECRC, TNIC_RCTL_SZ_1024,
@@ -202,6 +203,13 @@ const TWO32 = 0x1_0000_0000
 const U32 = 0xffff_ffff
 const inc = (v: number): number => (v >= U32 ? U32 : v + 1)
 
+/** The RX write-back a hostile NIC rewrites, as offsets in the 8 bytes from the length field on. */
+export const TNIC_RX_HOSTILE_FIELDS: readonly HostileField[] = [
+  { name: 'RX length', off: 0, size: 2, kind: 'length', doubleFetch: true },
+  { name: 'RX status', off: 4, size: 1, kind: 'status', mask: 0xfe },
+  { name: 'RX errors', off: 5, size: 1, kind: 'status', doubleFetch: true },
+]
+
 export class TnicRxRing {
   bal = 0
   bah = 0
@@ -317,9 +325,10 @@ export class TnicRxRing {
       body.setUint8(4, status) // status, DD still clear
       body.setUint8(5, status !== 0 ? errors : 0) // errors, on the EOP descriptor
       body.setUint16(6, 0, true) // special
+      host.hostileRecord(at + TNIC_RXD_LENGTH, this.#body, TNIC_RX_HOSTILE_FIELDS)
       r = host.dmaWrite(at + TNIC_RXD_LENGTH, this.#body)
       if (r !== MEMTX_OK) return this.#stall('write-back', at + TNIC_RXD_LENGTH, r)
-      this.#status[0] = status | TNIC_RXD_STAT_DD
+      this.#status[0] = this.#body[4]! | TNIC_RXD_STAT_DD
       r = host.dmaWrite(at + TNIC_RXD_STATUS, this.#status)
       if (r !== MEMTX_OK) return this.#stall('write-back', at + TNIC_RXD_STATUS, r)
       this.#stats.rxDescriptors++

@@ -11,6 +11,7 @@
  * until the next walk, as in QEMU. A DMA that fails hangs the ring where it is.
  */
 
+import type { HostileField } from '../framework/hostile.js'
 import { ETH_HLEN, ETH_ZLEN } from './ether.js'
 import * as T from './tnic-regs.js'
 import { MEMTX_OK, type MemTxResult } from '../machine/dma-port.js'
@@ -24,7 +25,12 @@ export interface TnicRingHost {
   guest(message: string, details: Record<string, number | string | boolean>): void
   /** A DMA failed and hung the ring. */
   stall(ring: 'tx' | 'rx', what: string, bus: number, result: MemTxResult): void
+  /** Malicious-device mode: may rewrite a write-back record before it is written (PciFunction.hostileRecord). */
+  hostileRecord(bus: number, record: Uint8Array, fields: readonly HostileField[]): void
 }
+
+/** The TX write-back a hostile NIC rewrites: the status byte (DD). */
+export const TNIC_TX_HOSTILE_FIELDS: readonly HostileField[] = [{ name: 'TX status', off: 0, size: 1, kind: 'status' }]
 
 /** What the TX ring needs besides: the link. */
 export interface TnicTxHost extends TnicRingHost {
@@ -152,6 +158,7 @@ export class TnicTxRing {
         }
       }
       if ((cmd & T.TNIC_TXD_CMD_RS) !== 0) {
+        host.hostileRecord(at + T.TNIC_TXD_STATUS, this.#status, TNIC_TX_HOSTILE_FIELDS)
         r = host.dmaWrite(at + T.TNIC_TXD_STATUS, this.#status)
         if (r !== MEMTX_OK) {
           this.#stall('write-back', at + T.TNIC_TXD_STATUS, r)

@@ -20,6 +20,7 @@
  * tolerates as guest errors.
  */
 
+import type { HostileOptions } from '../framework/hostile.js'
 import { ETH_HLEN, ETH_ZLEN, formatMac, type EtherEndpoint, type EtherLink } from './ether.js'
 import { rxFilterPasses, TNIC_FAULT_RX_LENGTH, TnicRxRing, type TnicRxStats } from './tnic-rx.js'
 import { TnicTxRing, type TnicTxHost, type TnicTxStats } from './tnic-tx.js'
@@ -41,6 +42,8 @@ export interface TnicOptions {
   readonly rxLatencyNs?: number
   /** Address bits the DMA engine drives (default 64). */
   readonly addressBits?: number
+  /** Malicious-device mode: RX lengths, status and errors and TX status get hostile values (devices/framework/hostile.ts). */
+  readonly hostile?: HostileOptions
 }
 
 /** Running counts for tests and tools (never reset, unlike the statistics registers). */
@@ -162,6 +165,7 @@ export class TnicDevice extends PciFunction implements EtherEndpoint {
       msixPbaOffset: T.TNIC_MSIX_PBA,
       intxPin: 1,
       addressBits: opts.addressBits ?? 64,
+      ...(opts.hostile !== undefined ? { hostile: opts.hostile } : {}),
     })
     this.mac = parseMac(name, opts.mac)
     const strict = opts.strict ?? true
@@ -174,6 +178,7 @@ export class TnicDevice extends PciFunction implements EtherEndpoint {
       dmaRead: (bus, bytes) => this.dmaRead(bus, bytes),
       dmaWrite: (bus, bytes) => this.dmaWrite(bus, bytes),
       guest: (message, details) => this.#guest(message, details),
+      hostileRecord: (bus, record, fields) => this.hostileRecord(bus, record, fields),
       stall: (ring, what, bus, result) => {
         this.stats.dmaErrors++
         this.#lastDmaError = { ring, what, bus, result, time: this.machine?.clock.now ?? 0 }

@@ -111,6 +111,7 @@ export class NvmeController extends PciFunction {
       msixPbaOffset: c.msixPbaOffset,
       intxPin: 1,
       addressBits: c.addressBits,
+      ...(opts.hostile !== undefined ? { hostile: opts.hostile } : {}),
     })
     this.config = c
     this.strict = c.strict
@@ -141,6 +142,7 @@ export class NvmeController extends PciFunction {
         fault: (kind) => this.fault(kind),
         guestError: (message, details) => this.guestError(message, details),
         fatal: (why) => this.#fatal(why),
+        hostileRecord: (bus, record, fields) => this.hostileRecord(bus, record, fields),
       },
       this.#irq,
       stats,

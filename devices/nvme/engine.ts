@@ -16,6 +16,7 @@
  * reuses a CID still in flight on its SQ with CMDID_CONFLICT (QEMU does not check).
  */
 
+import type { HostileField } from '../framework/hostile.js'
 import { NVME_ADMIN_NAMES, type NvmeAdmin } from './admin.js'
 import { NVME_IO_NAMES, type NvmeIo } from './io.js'
 import type { NvmeIrq } from './irq.js'
@@ -53,7 +54,22 @@ export interface NvmeEngineHost {
   guestError(message: string, details: Record<string, number | string | boolean>): void
   /** Something fatal happened: CSTS.CFS (the host then halts the engine). */
   fatal(why: string): void
+  /** Malicious-device mode: may rewrite a CQE before it is written (PciFunction.hostileRecord). */
+  hostileRecord(bus: number, record: Uint8Array, fields: readonly HostileField[]): void
 }
+
+/**
+ * The CQE fields a hostile controller rewrites (the phase tag shares the status word). The status
+ * word is not a double-fetch target: a driver polls it for the phase and reads it again for the
+ * status, as Linux's nvme_cqe_pending and nvme_handle_cqe do, and the two reads use different bits.
+ */
+export const NVME_CQE_HOSTILE_FIELDS: readonly HostileField[] = [
+  { name: 'CQE SQ head', off: N.NVME_CQE_SQ_HEAD, size: 2, kind: 'index', doubleFetch: true },
+  { name: 'CQE SQ id', off: N.NVME_CQE_SQ_ID, size: 2, kind: 'index' },
+  { name: 'CQE command id', off: N.NVME_CQE_CID, size: 2, kind: 'cid', doubleFetch: true },
+  { name: 'CQE status', off: N.NVME_CQE_STATUS, size: 2, kind: 'status', mask: 0xfffe },
+  { name: 'CQE phase tag', off: N.NVME_CQE_STATUS, size: 2, kind: 'phase', mask: 0x0001 },
+]
 
 /** SQEs fetched per DMA read at most (a contiguous run of the queue). */
 const SQE_BATCH = 64
@@ -371,6 +387,8 @@ export class NvmeEngine {
     v.setUint16(N.NVME_CQE_CID, cmd.cid, true)
     v.setUint16(N.NVME_CQE_STATUS, ((cmd.status << 1) | cq.phase) & 0xffff, true)
     const addr = cq.base + cq.tail * N.NVME_CQE_SIZE
+    // Malicious mode rewrites I/O completions; the admin queue's are left alone (probe and reset stay possible).
+    if (cq.qid !== 0) this.#host.hostileRecord(addr, this.#cqe, NVME_CQE_HOSTILE_FIELDS)
     let r = this.#host.dmaWrite(addr, this.#cqe, 0, N.NVME_CQE_STATUS)
     if (r === MEMTX_OK) r = this.#host.dmaWrite(addr + N.NVME_CQE_STATUS, this.#cqe, N.NVME_CQE_STATUS, 2)
     if (r !== MEMTX_OK) {

@@ -4,6 +4,7 @@
  * and PBA). Datasheet: docs/devices/nvme.md, "Options" and §1.
  */
 
+import type { HostileOptions } from '../framework/hostile.js'
 import { MemoryBackend, type BlockBackend } from '../block/backend.js'
 import { PciFunctionError } from '../pci/function.js'
 import {
@@ -14,6 +15,8 @@ import {
 } from './regs.js'
 
 export interface NvmeOptions {
+  /** Malicious-device mode: CQEs get hostile CIDs, status, phase, SQ head/id (devices/framework/hostile.ts). */
+  readonly hostile?: HostileOptions
   /** PCI function name (default 'nvme0'). */
   readonly name?: string
   /** Report what the guest programs wrong as guest errors (default true); false: QEMU's leniency. */

@@ -16,10 +16,11 @@
  */
 
 import type { ClockEvent } from '../machine/clock.js'
-import { MEMTX_ERROR, MEMTX_WRITE_SIDE, type DmaPort, type MemTxResult } from '../machine/dma-port.js'
+import { MEMTX_ERROR, MEMTX_OK, MEMTX_WRITE_SIDE, type DmaPort, type MemTxResult } from '../machine/dma-port.js'
 import { InterruptController } from '../machine/intc.js'
 import type { Machine } from '../machine/machine.js'
 import type { FaultKind, FaultRule } from '../framework/faults.js'
+import { HostileMutator, resolveHostile, type HostileField, type HostileOptions } from '../framework/hostile.js'
 import { checkHeader, ConfigSpace, MSIX_CAP_OFFSET, type HeaderSpec } from './config.js'
 import { MsixTable } from './msix.js'
 import * as R from './regs.js'
@@ -43,6 +44,8 @@ export interface PciFunctionOptions {
   readonly intxPin?: 0 | 1 | 2 | 3 | 4
   /** Address bits the DMA engine drives (default 64). */
   readonly addressBits?: number
+  /** Malicious-device mode: rewrite what the device writes back (devices/framework/hostile.ts). */
+  readonly hostile?: HostileOptions
 }
 
 /** A BAR as assigned: its bus address and size (size 0: no BAR at that number). */
@@ -78,6 +81,9 @@ export abstract class PciFunction {
   readonly #spurious = {}
   #port: DmaPort | null = null
   #intxLevel = false
+  readonly #hostileOptions: Required<HostileOptions> | null
+  /** The malicious-device mutator (set at attach when the `hostile` option is given), else null. */
+  hostile: HostileMutator | null = null
 
   constructor(opts: PciFunctionOptions) {
     if (typeof opts.name !== 'string' || opts.name === '') throw new PciFunctionError('PCI function name must be a non-empty string')
@@ -97,6 +103,7 @@ export abstract class PciFunction {
     for (const size of barSizes) this.#bars.push({ size, base: 0 }, { size: 0, base: 0 })
     this.#cfg = new ConfigSpace(this.name)
     this.#cfg.initHeader(this.#header)
+    this.#hostileOptions = opts.hostile === undefined ? null : resolveHostile(this.name, opts.hostile)
   }
 
   /** The BARs by Linux BAR number (base assigned by the bus; size 0: no BAR there). */
@@ -136,6 +143,26 @@ export abstract class PciFunction {
     this.machine = machine
     this.slot = slot
     this.#port.busMaster = this.#command(R.PCI_COMMAND_MASTER)
+    // Only a hostile device draws from the machine's generator: other systems keep their traces.
+    if (this.#hostileOptions !== null) this.hostile = new HostileMutator(machine.rng.fork(), this.#hostileOptions)
+  }
+
+  /**
+   * Malicious-device mode, called by a device before it DMA-writes a write-back record
+   * record[off..] to bus: maybe one field gets a hostile value, and maybe one `doubleFetch` field is
+   * armed to be rewritten right after the CPU first loads it. Does nothing when the mode is off.
+   */
+  hostileRecord(bus: number, record: Uint8Array, fields: readonly HostileField[], off = 0): void {
+    const h = this.hostile
+    if (h === null) return
+    h.mutate(record, fields, off)
+    const f = h.pickDoubleFetch(fields)
+    if (f === null) return
+    const pa = this.dma.translate(bus + f.off)
+    if (pa < 0) return
+    const bytes = h.rewritten(record, f, off)
+    const m = this.#machine()
+    m.doubleFetch.arm(pa, f.size, this.name, f.name, () => this.dma.write(bus + f.off, bytes) === MEMTX_OK)
   }
 
   configRead(off: number, size: 1 | 2 | 4): number {

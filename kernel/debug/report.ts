@@ -36,6 +36,7 @@ export const REPORT_KINDS = [
   'use-after-free',
   'double-free',
   'device-error',
+  'double-fetch',
   'oops',
 ] as const
 

@@ -124,6 +124,21 @@ export function cpuAccess(t: Task, fn: string, p: unknown, len: number, write: b
     }
   }
   if (write) sys.shadow.mark(pa, len, true)
+  const df = sys.machine.doubleFetch
+  if (df.active) {
+    if (write) df.cpuStore(pa, len)
+    else {
+      const hit = df.cpuLoad(pa, len)
+      if (hit !== null) {
+        sys.report({
+          kind: 'double-fetch',
+          device: hit.device,
+          message: `double fetch: the driver read ${hit.device}'s ${hit.field} [phys=${hex(hit.pa)}] again after the device changed it (it read the field once already): a hostile device can make the checked value and the used value differ. Read device-written fields once into a local, validate it and use only that`,
+          details: { phys: hit.pa, field: hit.field },
+        })
+      }
+    }
+  }
   return pa
 }
 
