@@ -196,6 +196,8 @@ export class DoubleFetchWatch {
   readonly #armed = new Map<number, Armed>()
   readonly #schedule: (fn: () => void) => void
   #rewriting = false
+  #untrustedDevice = ''
+  #untrustedAt = -1
 
   constructor(schedule: (fn: () => void) => void) {
     this.#schedule = schedule
@@ -208,6 +210,17 @@ export class DoubleFetchWatch {
   /** A double-fetch rewrite is being written now (it is not an ordered write-back: ordering checks skip it). */
   get rewriting(): boolean {
     return this.#rewriting
+  }
+
+  /** A hostile device mutated a record at virtual time `now`: its writes at that instant are garbage, not an ordered protocol. */
+  untrusted(device: string, now: number): void {
+    this.#untrustedDevice = device
+    this.#untrustedAt = now
+  }
+
+  /** Whether device's writes at `now` belong to a mutated record (the read-order check skips them). */
+  isUntrusted(device: string, now: number): boolean {
+    return this.#rewriting || (now === this.#untrustedAt && device === this.#untrustedDevice)
   }
 
   arm(pa: number, len: number, device: string, field: string, rewrite: () => boolean): void {

@@ -155,13 +155,15 @@ export abstract class PciFunction {
   hostileRecord(bus: number, record: Uint8Array, fields: readonly HostileField[], off = 0): void {
     const h = this.hostile
     if (h === null) return
-    h.mutate(record, fields, off)
+    const m = this.#machine()
+    // A mutated record is garbage, not an ordered write-back: the kernel's read-order check skips
+    // this device's writes at this instant (a stale read of garbage is no ordering bug).
+    if (h.mutate(record, fields, off) !== null) m.doubleFetch.untrusted(this.name, m.clock.now)
     const f = h.pickDoubleFetch(fields)
     if (f === null) return
     const pa = this.dma.translate(bus + f.off)
     if (pa < 0) return
     const bytes = h.rewritten(record, f, off)
-    const m = this.#machine()
     m.doubleFetch.arm(pa, f.size, this.name, f.name, () => this.dma.write(bus + f.off, bytes) === MEMTX_OK)
   }
 

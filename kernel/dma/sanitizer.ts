@@ -350,7 +350,7 @@ export class Sanitizer implements DmaObserver {
       const whole = pos === r.dma && n === r.size
       if (r.own !== null) this.#deviceVsMapping(dev, r, pos - r.dma, chunkEnd - r.dma, write)
       else if (r.type === 'coherent' && sys.checks.ownership) {
-        if (write && !sys.machine.doubleFetch.rewriting) sys.ordering.deviceWrite(at, n)
+        if (write && !sys.machine.doubleFetch.isUntrusted(port.name, sys.machine.clock.now)) sys.ordering.deviceWrite(at, n)
         else sys.ordering.deviceRead(dev, at, n)
       }
       if (write) {
