@@ -18,6 +18,7 @@
  * position buffer.
  */
 
+import type { HostileField } from '../framework/hostile.js'
 import type { AudioSink, AudioSource } from './audio-port.js'
 import { audioSilenceByte } from './audio-port.js'
 import { HdaBdl, type BdlChange } from './bdl.js'
@@ -68,6 +69,8 @@ export interface HdaStreamHost {
   statusChanged(): void
   /** The stream's position-buffer slot, or -1 when DPLBASE.ENABLE is clear. */
   positionSlot(index: number): number
+  /** Malicious-device mode: may rewrite a position-buffer entry before it is written (PciFunction.hostileRecord). */
+  hostileRecord(bus: number, record: Uint8Array, fields: readonly HostileField[]): void
   routing(output: boolean, tag: number, fmt: number): HdaRouting
   converterFormat(output: boolean): number
   sink(): AudioSink | null
@@ -89,6 +92,12 @@ export interface HdaStatusPort {
 const hex = (v: number): string => `0x${v.toString(16)}`
 const REPORTED_TAG = 1
 const REPORTED_FMT = 2
+
+/**
+ * The position-buffer entry a hostile controller rewrites: the stream's position (LPIB's copy). Not
+ * a double-fetch target: it is a live position, read afresh by each look (position check, pointer).
+ */
+export const HDA_POSBUF_HOSTILE_FIELDS: readonly HostileField[] = [{ name: 'DMA position', off: 0, size: 4, kind: 'index' }]
 
 export class HdaEngine {
   readonly output: boolean
@@ -525,6 +534,7 @@ export class HdaEngine {
     const slot = this.#host.positionSlot(this.index)
     if (slot < 0) return
     this.#posView.setUint32(0, mode === 'lagging' ? this.#bStartLpib : this.#lpib, true)
+    this.#host.hostileRecord(slot, this.#pos, HDA_POSBUF_HOSTILE_FIELDS)
     if (this.#host.dmaWrite(slot, this.#pos, 0, 4) !== MEMTX_OK) this.#stats.dmaErrors++
   }
 

@@ -121,6 +121,7 @@ export class HdaController extends PciFunction {
       msixPbaOffset: H.HDA_MSIX_PBA,
       intxPin: 1,
       addressBits: c.addressBits,
+      ...(opts.hostile !== undefined ? { hostile: opts.hostile } : {}),
     })
     this.config = c
     this.strict = c.strict
@@ -132,6 +133,7 @@ export class HdaController extends PciFunction {
       clock: () => this.machine!.clock,
       dmaRead: (bus, b, off, len) => this.dmaRead(bus, b, off, len),
       dmaWrite: (bus, b, off, len) => this.dmaWrite(bus, b, off, len),
+      hostileRecord: (bus, record, fields) => this.hostileRecord(bus, record, fields),
       fault: (kind) => this.fault(kind),
       guest: (message, details) => this.#guest(message, details),
       statusChanged: () => this.#updateIrq(),

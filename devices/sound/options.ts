@@ -3,6 +3,7 @@
  * docs/devices/hda.md, "Options" and §12 (quirks).
  */
 
+import type { HostileOptions } from '../framework/hostile.js'
 import type { AudioSink, AudioSource } from './audio-port.js'
 import * as H from './hda-regs.js'
 import { PciFunctionError } from '../pci/function.js'
@@ -16,6 +17,8 @@ export type HdaPositionBuffer = 'accurate' | 'none' | 'lagging'
 export interface HdaOptions {
   /** PCI function name (default 'hda0'). */
   readonly name?: string
+  /** Malicious-device mode: the position-buffer entries get hostile values (devices/framework/hostile.ts). */
+  readonly hostile?: HostileOptions
   /** Report what the guest programs wrong as guest errors and enforce the specification's rules (default true); false: QEMU's leniency. */
   readonly strict?: boolean
   /** Where the output converter's samples go (default none: they are counted and dropped). */
