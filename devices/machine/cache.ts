@@ -19,13 +19,22 @@ import type { StoreBuffer } from './store-buffer.js'
 export interface CacheConfig {
   /** Line size in bytes: a power of two from 16 to 512. */
   readonly lineSize: number
-  /** Capacity in bytes: a multiple of lineSize × ways whose set count is a power of two. */
+  /**
+   * Capacity in bytes: lineSize × ways × a power of two (the set count), at most MAX_CACHE_SIZE.
+   */
   readonly size: number
   /** Associativity (ways per set). */
   readonly ways: number
   /** Probability, per CPU access, of a speculative fill of a neighbouring line (0 turns it off). */
   readonly speculation: number
 }
+
+/**
+ * The largest cache size: 256 MiB. Real last-level caches are a few MiB to a few hundred MiB, and
+ * the model keeps the whole cache in host memory (size bytes of data plus 9 bytes of tag and
+ * state per line, about 1.6 × size with 16-byte lines), allocated at boot.
+ */
+export const MAX_CACHE_SIZE = 256 * 1024 * 1024
 
 export const DEFAULT_CACHE_CONFIG: CacheConfig = {
   lineSize: 64,
@@ -95,12 +104,23 @@ export class CpuCache {
 
   constructor(ram: Ram, rng: Rng, config: CacheConfig = DEFAULT_CACHE_CONFIG) {
     const { lineSize, size, ways, speculation } = config
-    const pow2 = (x: number) => Number.isInteger(x) && x > 0 && (x & (x - 1)) === 0
+    // Exact for every safe integer (a bitwise test would look at the low 32 bits only).
+    const pow2 = (x: number): boolean => {
+      if (!Number.isSafeInteger(x) || x <= 0) return false
+      while (x > 1) {
+        if (x % 2 !== 0) return false
+        x /= 2
+      }
+      return true
+    }
     if (!pow2(lineSize) || lineSize < 16 || lineSize > 512) {
       throw new RangeError(`cache.lineSize must be a power of two from 16 to 512, got ${lineSize}`)
     }
     if (!Number.isInteger(ways) || ways < 1 || ways > 64) {
       throw new RangeError(`cache.ways must be an integer from 1 to 64, got ${ways}`)
+    }
+    if (!Number.isSafeInteger(size) || size <= 0 || size > MAX_CACHE_SIZE) {
+      throw new RangeError(`cache.size must be a positive integer of at most ${MAX_CACHE_SIZE} bytes (256 MiB), got ${size}`)
     }
     const sets = size / (lineSize * ways)
     if (!pow2(sets)) {

@@ -12,7 +12,7 @@
 import type { Device } from '../base/device.js'
 import { captureStack } from '../debug/stack.js'
 import { hex, PAGE_OFFSET } from '../mm/layout.js'
-import { badArg, checkSize } from '../mm/memory.js'
+import { badArg, checkSize, describeArg } from '../mm/memory.js'
 import { KObject, PAGE_ALLOCATED, PAGE_FREED } from '../mm/page.js'
 import { current, type Task } from '../sched/current.js'
 import { mightSleepGfp } from '../sched/might-sleep.js'
@@ -136,6 +136,9 @@ function freeImpl(fn: string, dev: Device, size: number, cpu: CpuAddr, dma: DmaA
   const t = current(fn)
   const d = checkDev(t, fn, dev)
   const n = checkSize(t, fn, 'size', size)
+  // A value of the wrong type is a bad argument; a wrong address is dma-debug's mismatch below.
+  if (typeof cpu !== 'number' || !Number.isSafeInteger(cpu) || cpu < 0) badArg(t, fn, 'cpu_addr', `must be a CpuAddr (a non-negative integer), got ${describeArg(cpu)}`)
+  if (typeof dma !== 'number' || !Number.isSafeInteger(dma) || dma < 0) badArg(t, fn, 'dma_handle', `must be a DmaAddr (a non-negative integer), got ${describeArg(dma)}`)
   const sys = t.sys as System
   if (t.irqsDisabled > 0 || t.context === 'hardirq') {
     sys.report({ kind: 'invalid-context', device: d.name, message: `WARNING: ${fn}() called with IRQs disabled (kernel/dma/mapping.c: WARN_ON(irqs_disabled())): it may sleep and must run in process context` })
@@ -157,7 +160,7 @@ function freeImpl(fn: string, dev: Device, size: number, cpu: CpuAddr, dma: DmaA
     bad(`device driver frees DMA memory with different size [device address=${fmt16(dma)}] [map size=${m.size} bytes] [unmap size=${n} bytes]`)
   }
   if (m.cpu !== cpu) {
-    bad(`device driver frees DMA memory with different CPU address [device address=${fmt16(dma)}] [size=${n} bytes] [cpu alloc address=${hex(m.cpu)}] [cpu free address=${typeof cpu === 'number' ? hex(cpu) : String(cpu)}]`)
+    bad(`device driver frees DMA memory with different CPU address [device address=${fmt16(dma)}] [size=${n} bytes] [cpu alloc address=${hex(m.cpu)}] [cpu free address=${hex(cpu)}]`)
   }
   if (type === 'noncoherent' && m.dir !== dir) {
     bad(`device driver frees DMA memory with different direction [device address=${fmt16(dma)}] [size=${n} bytes] [mapped with ${dirName(m.dir)}] [unmapped with ${dirName(dir)}]`)

@@ -6,7 +6,7 @@
 
 import type { Device } from '../base/device.js'
 import { hex } from '../mm/layout.js'
-import { badArg } from '../mm/memory.js'
+import { badArg, describeArg } from '../mm/memory.js'
 import { current } from '../sched/current.js'
 import { mightSleepGfp } from '../sched/might-sleep.js'
 import type { System } from '../system.js'
@@ -119,6 +119,9 @@ export function dma_pool_free(pool: DmaPool, vaddr: CpuAddr, dma: DmaAddr): void
   const fn = 'dma_pool_free'
   const t = current(fn)
   if (!(pool instanceof DmaPool) || pool.destroyed) badArg(t, fn, 'pool', 'must be a live dma_pool')
+  // A value of the wrong type is a bad argument; a wrong address is dmapool's misuse below.
+  if (typeof vaddr !== 'number' || !Number.isSafeInteger(vaddr) || vaddr < 0) badArg(t, fn, 'vaddr', `must be a CpuAddr (a non-negative integer), got ${describeArg(vaddr)}`)
+  if (typeof dma !== 'number' || !Number.isSafeInteger(dma) || dma < 0) badArg(t, fn, 'dma', `must be a DmaAddr (a non-negative integer), got ${describeArg(dma)}`)
   const sys = t.sys as System
   const page = pool.pages.find((p) => vaddr >= p.m.cpu && vaddr < p.m.cpu + pool.allocation)
   const misuse = (message: string) => {

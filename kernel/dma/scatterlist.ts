@@ -12,7 +12,7 @@
 import type { Device } from '../base/device.js'
 import { captureStack } from '../debug/stack.js'
 import { PAGE_OFFSET } from '../mm/layout.js'
-import { badArg, cpuPa } from '../mm/memory.js'
+import { badArg, checkGfp, cpuPa, describeArg } from '../mm/memory.js'
 import { Page } from '../mm/page.js'
 import { current, type Task } from '../sched/current.js'
 import type { System } from '../system.js'
@@ -78,10 +78,13 @@ export function sg_init_table(sgl: Scatterlist | number | null, nents?: number):
 }
 
 /** Allocates a table of nents entries into table; 0 or -ENOMEM. */
-export function sg_alloc_table(table: SgTable, nents: number, _gfp: number = GFP_KERNEL): number {
+export function sg_alloc_table(table: SgTable, nents: number, gfp: number = GFP_KERNEL): number {
   const t = current('sg_alloc_table')
-  if (typeof table !== 'object' || table === null) badArg(t, 'sg_alloc_table', 'table', 'must be an sg_table object ({} will do)')
+  if (typeof table !== 'object' || table === null || Array.isArray(table) || ArrayBuffer.isView(table)) {
+    badArg(t, 'sg_alloc_table', 'table', `must be an sg_table object ({} will do), got ${describeArg(table)}`)
+  }
   if (typeof nents !== 'number' || !Number.isInteger(nents) || nents < 0) badArg(t, 'sg_alloc_table', 'nents', `must be a non-negative integer, got ${String(nents)}`)
+  checkGfp(t, 'sg_alloc_table', gfp)
   if (nents === 0) return -EINVAL
   table.sgl = newChain(nents)
   table.nents = nents
@@ -105,6 +108,7 @@ export function sg_next(sg: Scatterlist): Scatterlist | null {
 export function sg_set_buf(sg: Scatterlist, buf: CpuAddr, len: number): void {
   const t = current('sg_set_buf')
   if (!(sg instanceof Scatterlist)) badArg(t, 'sg_set_buf', 'sg', 'must be a scatterlist entry')
+  checkUint(t, 'sg_set_buf', 'len', len)
   const pa = cpuPa(t, 'sg_set_buf', buf, Math.max(1, len), 'buf')
   sg.page = (t.sys as System).pages.ensure(Math.floor(pa / PAGE_SIZE)).page
   sg.offset = pa % PAGE_SIZE
@@ -116,6 +120,8 @@ export function sg_set_page(sg: Scatterlist, page: Page, len: number, offset: nu
   const t = current('sg_set_page')
   if (!(sg instanceof Scatterlist)) badArg(t, 'sg_set_page', 'sg', 'must be a scatterlist entry')
   if (!(page instanceof Page)) badArg(t, 'sg_set_page', 'page', 'must be a struct page')
+  checkUint(t, 'sg_set_page', 'len', len)
+  checkUint(t, 'sg_set_page', 'offset', offset)
   sg.page = page
   sg.offset = offset
   sg.length = len
@@ -143,13 +149,31 @@ export function sg_virt(sg: Scatterlist): CpuAddr {
   return ((sg.page?.pfn ?? 0) * PAGE_SIZE + sg.offset + PAGE_OFFSET) as CpuAddr
 }
 
+/** `unsigned int`: an sg entry's length and offset. */
+const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff
+
+function checkUint(t: Task, fn: string, arg: string, v: unknown): number {
+  if (!isUint(v)) badArg(t, fn, arg, `must be an unsigned int (an integer from 0 to 2^32 - 1), got ${describeArg(v)}`)
+  return v
+}
+
+/**
+ * The nents of an unmap or sync: an int. A count that is not the one mapped is dma-debug's
+ * report; a value that is not an integer at all is a bad argument.
+ */
+function checkNents(t: Task, fn: string, nents: unknown): number {
+  if (typeof nents !== 'number' || !Number.isSafeInteger(nents)) badArg(t, fn, 'nents', `must be an integer (the nents given to dma_map_sg), got ${describeArg(nents)}`)
+  return nents
+}
+
 function entries(t: Task, fn: string, sgl: unknown, nents: unknown): Scatterlist[] {
   if (!(sgl instanceof Scatterlist)) badArg(t, fn, 'sgl', 'must be a scatterlist (the first entry)')
   if (typeof nents !== 'number' || !Number.isInteger(nents) || nents < 1) badArg(t, fn, 'nents', `must be a positive integer, got ${String(nents)}`)
   const list = [...for_each_sg(sgl, nents)]
   if (list.length < nents) badArg(t, fn, 'nents', `is ${nents} but the list has ${list.length} entries`)
   for (const [i, sg] of list.entries()) {
-    if (sg.page === null || sg.length <= 0) badArg(t, fn, 'sgl', `entry ${i} has no buffer (sg_set_buf/sg_set_page first)`)
+    if (!(sg.page instanceof Page) || !isUint(sg.length) || sg.length === 0) badArg(t, fn, 'sgl', `entry ${i} has no buffer (sg_set_buf/sg_set_page first)`)
+    if (!isUint(sg.offset)) badArg(t, fn, 'sgl', `entry ${i} has an impossible offset ${describeArg(sg.offset)}`)
   }
   return list
 }
@@ -248,6 +272,7 @@ export function dma_unmap_sg_attrs(dev: Device, sgl: Scatterlist, nents: number,
   const t = current(fn)
   const d = checkDev(t, fn, dev)
   if (!(sgl instanceof Scatterlist)) badArg(t, fn, 'sgl', 'must be a scatterlist (the first entry)')
+  checkNents(t, fn, nents)
   const direction = checkDir(t, fn, dir)
   const sys = t.sys as System
   const mp = sgl.mapped
@@ -283,6 +308,7 @@ function syncSg(fn: string, dev: Device, sgl: Scatterlist, nents: number, dir: n
   const t = current(fn)
   const d = checkDev(t, fn, dev)
   if (!(sgl instanceof Scatterlist)) badArg(t, fn, 'sgl', 'must be a scatterlist (the first entry)')
+  checkNents(t, fn, nents)
   const direction = checkDir(t, fn, dir)
   const sys = t.sys as System
   const mp = sgl.mapped
@@ -294,7 +320,8 @@ function syncSg(fn: string, dev: Device, sgl: Scatterlist, nents: number, dir: n
     if (nents !== mp.nents) sys.report({ kind: 'sync-out-of-range', device: d.name, message: `device driver syncs DMA sg list with different entry count [map count=${mp.nents}] [sync count=${nents}]`, mapping: mp.parts[0] })
     if (direction !== mp.dir && mp.dir !== 0) sys.report({ kind: 'sync-direction-mismatch', device: d.name, message: `device driver syncs DMA memory with different direction [device address=0x${mp.parts[0]!.dma.toString(16).padStart(16, '0')}] [size=${mp.parts[0]!.size} bytes] [mapped with ${dirName(mp.dir)}] [synced with ${dirName(direction)}]`, mapping: mp.parts[0] })
   }
-  for (const p of mp.parts.slice(0, Math.min(nents, mp.parts.length))) syncMapping(sys, p, 0, p.size, direction, toCpu)
+  // for_each_sg(sgl, sg, nents, i): a count below 1 syncs nothing.
+  for (const p of mp.parts.slice(0, Math.max(0, Math.min(nents, mp.parts.length)))) syncMapping(sys, p, 0, p.size, direction, toCpu)
 }
 
 /** Hands every entry back to the CPU. */

@@ -26,6 +26,16 @@ export function badArg(t: Task, fn: string, arg: string, problem: string): never
   return (t.sys as Sys).oops(t, err.message, err)
 }
 
+/** A bad argument's value for a message: numbers as themselves, other values by type. */
+export function describeArg(v: unknown): string {
+  if (typeof v === 'number') return String(v)
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 32 ? `${v.slice(0, 32)}…` : v)}`
+  if (typeof v === 'bigint') return `the bigint ${v.toString()}n`
+  return typeof v
+}
+
 export function checkSize(t: Task, fn: string, arg: string, n: unknown, allowZero = false): number {
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || (n === 0 && !allowZero) || n >= 2 ** 48) {
     badArg(t, fn, arg, `is an impossible size: ${typeof n === 'number' ? n : typeof n}`)
@@ -33,7 +43,22 @@ export function checkSize(t: Task, fn: string, arg: string, n: unknown, allowZer
   return n
 }
 
-function checkGfp(t: Task, fn: string, gfp: unknown): number {
+/**
+ * The longest bulk CPU copy (mem_read_bytes, memcpy): the largest object the kernel hands out
+ * (KMALLOC_MAX_SIZE, alloc_pages(MAX_ORDER), a coherent buffer are all 4 MiB at most). A longer
+ * copy cannot stay inside one object, and the emulator would have to allocate it on the host.
+ */
+export const MAX_COPY_BYTES = PAGE_SIZE * 2 ** MAX_ORDER
+
+/** checkSize for a bulk copy's length: also no longer than MAX_COPY_BYTES. */
+function checkCopyLen(t: Task, fn: string, arg: string, n: unknown): number {
+  const len = checkSize(t, fn, arg, n, true)
+  if (len > MAX_COPY_BYTES) badArg(t, fn, arg, `is an impossible size: ${len} bytes is more than any kernel object holds (${MAX_COPY_BYTES}), so the copy cannot stay inside one`)
+  return len
+}
+
+/** Validates optional GFP flags (undefined is GFP_KERNEL); oopses naming 'gfp'. */
+export function checkGfp(t: Task, fn: string, gfp: unknown): number {
   if (gfp === undefined) return GFP_KERNEL
   if (typeof gfp !== 'number' || !Number.isInteger(gfp) || gfp < 0) badArg(t, fn, 'gfp', `must be GFP flags, got ${String(gfp)}`)
   return gfp
@@ -418,10 +443,11 @@ export function mem_write64(p: CpuAddr, off: number, value: bigint | number): vo
 /** Copies n bytes out of kernel memory. */
 export function mem_read_bytes(p: CpuAddr, n: number): Uint8Array {
   const t = current('mem_read_bytes')
-  checkSize(t, 'mem_read_bytes', 'n', n, true)
-  const out = new Uint8Array(n)
-  if (n === 0) return out
+  checkCopyLen(t, 'mem_read_bytes', 'n', n)
+  if (n === 0) return new Uint8Array(0)
+  // The range is checked (RAM, KASAN, ownership) before the host allocates the copy.
   const pa = cpuAccess(t, 'mem_read_bytes', p, n, false)
+  const out = new Uint8Array(n)
   copyCost(sysOf(t), n)
   sysOf(t).machine.cache.read(pa, out, 0, n)
   return out
@@ -451,7 +477,7 @@ export function memset(p: CpuAddr, c: number, n: number): void {
 /** Copies n bytes from src to dst (the ranges must not overlap); the init shadow goes along. */
 export function memcpy(dst: CpuAddr, src: CpuAddr, n: number): void {
   const t = current('memcpy')
-  checkSize(t, 'memcpy', 'n', n, true)
+  checkCopyLen(t, 'memcpy', 'n', n)
   if (n === 0) return
   const s = cpuAccess(t, 'memcpy', src, n, false, 'src')
   const d = cpuAccess(t, 'memcpy', dst, n, true, 'dst')

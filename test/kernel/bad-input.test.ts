@@ -15,12 +15,18 @@ import {
   DMA_TO_DEVICE,
   dma_alloc_coherent,
   dma_alloc_noncoherent,
+  dma_free_coherent,
   dma_map_sg,
   dma_map_single,
   dma_mapping_error,
+  dma_pool_alloc,
   dma_pool_create,
+  dma_pool_free,
+  dma_sync_sg_for_cpu,
+  dma_sync_sg_for_device,
   dma_sync_single_for_cpu,
   dma_sync_single_for_device,
+  dma_unmap_sg,
   dma_unmap_single,
   for_each_sg,
   InvalidArgumentError,
@@ -33,6 +39,7 @@ import {
   mem_read_bytes,
   mem_write8,
   mem_write_bytes,
+  memcpy,
   OutsideTaskError,
   page_address,
   alloc_page,
@@ -47,6 +54,7 @@ import {
   type System,
   type TestMaster,
 } from '../../kernel/index.js'
+import { MAX_COPY_BYTES } from '../../kernel/mm/memory.js'
 
 // ---------------------------------------------------------------------- helpers
 
@@ -369,6 +377,13 @@ describe('boot options', () => {
     ['cache.lineSize', { cache: { lineSize: 48 } }],
     ['cache.lineSize', { cache: { lineSize: 8 } }],
     ['cache.bogus', { cache: { bogus: 1 } }],
+    ['cache.size', { cache: { size: 2 ** 35 } }],
+    ['cache.size', { cache: { size: 2 ** 41 } }],
+    ['cache.size', { cache: { size: 2 ** 53 } }],
+    ['cache.size', { cache: { size: 2 ** 29 } }],
+    ['cache.size', { cache: { size: 2 ** 28 + 4096 } }],
+    ['cache.size', { cache: { size: 3 * 512 } }],
+    ['cache.size', { cache: { size: -(2 ** 20) } }],
     ['checks', { checks: 'all' }],
     ['checks.foo', { checks: { foo: false } }],
     ['checks.kasan', { checks: { kasan: 'no' } }],
@@ -669,5 +684,168 @@ describe('bad arguments to other kernel calls', () => {
     expectOneOops(sys)
     expectArgCause(e, 'dma_map_sg', 'nents')
     await expectStillWorks(sys, m)
+  })
+})
+
+// ---------------------------------------------------------------------- found by test/property/dma-api
+
+describe('bad arguments the DMA API property found', () => {
+  /** Oopses in a fresh system, with one oops report whose cause names fn's argument. */
+  async function expectArgOops(fn: string, argument: string, body: (m: TestMaster) => unknown): Promise<void> {
+    const { sys, m } = fresh()
+    const e = await oopsOf(sys, () => body(m))
+    expectOneOops(sys)
+    expectArgCause(e, fn, argument)
+    await expectStillWorks(sys, m)
+  }
+
+  const WRONG_TYPES: readonly [string, unknown][] = [
+    ['undefined', undefined],
+    ['null', null],
+    ["'64'", '64'],
+    ['{}', {}],
+    ['[]', []],
+    ['true', true],
+    ['64n', 64n],
+    ['a Symbol', Symbol('x')],
+    ['a function', () => 64],
+  ]
+
+  it.each([
+    ['2^40', 2 ** 40],
+    ['2^31', 2 ** 31],
+    ['MAX_COPY_BYTES + 1', MAX_COPY_BYTES + 1],
+    ['2^48', 2 ** 48],
+  ] as const)('mem_read_bytes of %s bytes oopses naming n before allocating', async (_label, n) => {
+    const t0 = performance.now()
+    await expectArgOops('mem_read_bytes', 'n', () => mem_read_bytes(kmalloc(64)!, n))
+    expect(performance.now() - t0).toBeLessThan(5000)
+  })
+
+  it('memcpy of 2^31 bytes oopses naming n (its bounce buffer would be 2 GiB)', async () => {
+    await expectArgOops('memcpy', 'n', () => memcpy(kmalloc(64)!, kmalloc(64)!, 2 ** 31))
+  })
+
+  it('mem_read_bytes past the object is a KASAN report, and reads the bytes, as before', async () => {
+    const { sys, m } = fresh()
+    await sys.run(() => {
+      const p = kzalloc(64)!
+      expect(mem_read_bytes(p, 128).length).toBe(128)
+    })
+    expect(sys.reports.map((r) => r.kind)).toEqual(['out-of-bounds'])
+    await expectStillWorks(sys, m)
+  })
+
+  it.each(WRONG_TYPES)('dma_free_coherent with a cpu_addr or dma_handle of %s oopses naming it', async (_label, v) => {
+    for (const argument of ['cpu_addr', 'dma_handle'] as const) {
+      await expectArgOops('dma_free_coherent', argument, (m) => {
+        const c = dma_alloc_coherent(m.dev, 4096)!
+        dma_free_coherent(m.dev, 4096, (argument === 'cpu_addr' ? v : c.cpu) as never, (argument === 'dma_handle' ? v : c.dma) as never)
+      })
+    }
+  })
+
+  it('dma_free_coherent with a wrong but well-typed cpu_addr is still a free-coherent-mismatch report', async () => {
+    const { sys, m } = fresh()
+    await sys.run(() => {
+      const c = dma_alloc_coherent(m.dev, 4096)!
+      dma_free_coherent(m.dev, 4096, (c.cpu + 64) as CpuAddr, c.dma)
+    })
+    expect(sys.reports.map((r) => r.kind)).toEqual(['free-coherent-mismatch'])
+  })
+
+  it.each(WRONG_TYPES)('dma_pool_free with a vaddr or dma of %s oopses naming it', async (_label, v) => {
+    for (const argument of ['vaddr', 'dma'] as const) {
+      await expectArgOops('dma_pool_free', argument, (m) => {
+        const pool = dma_pool_create('p', m.dev, 64, 64, 0)!
+        const b = dma_pool_alloc(pool)!
+        dma_pool_free(pool, (argument === 'vaddr' ? v : b.cpu) as never, (argument === 'dma' ? v : b.dma) as never)
+      })
+    }
+  })
+
+  it('dma_pool_free with a wrong but well-typed dma is still a pool-misuse report', async () => {
+    const { sys, m } = fresh()
+    await sys.run(() => {
+      const pool = dma_pool_create('p', m.dev, 64, 64, 0)!
+      const b = dma_pool_alloc(pool)!
+      dma_pool_free(pool, b.cpu, (b.dma + 64) as DmaAddr)
+    })
+    expect(sys.reports.map((r) => r.kind)).toEqual(['pool-misuse'])
+  })
+
+  it.each([...WRONG_TYPES, ['-1', -1], ['1.5', 1.5], ['NaN', Number.NaN], ['2^32', 2 ** 32]] as const)(
+    'sg_set_buf with a len of %s oopses naming len',
+    async (_label, len) => {
+      await expectArgOops('sg_set_buf', 'len', () => {
+        const t: SgTable = {}
+        sg_alloc_table(t, 1)
+        sg_set_buf(t.sgl!, kmalloc(64)!, len as never)
+      })
+    },
+  )
+
+  it.each([
+    ["'64'", '64'],
+    ['NaN', Number.NaN],
+    ['1.5', 1.5],
+  ] as const)('dma_map_sg of an entry whose length was set to %s oopses naming sgl', async (_label, len) => {
+    await expectArgOops('dma_map_sg', 'sgl', (m) => {
+      const t: SgTable = {}
+      sg_alloc_table(t, 1)
+      sg_set_buf(t.sgl!, kmalloc(64)!, 64)
+      ;(t.sgl as { length: unknown }).length = len
+      dma_map_sg(m.dev, t.sgl!, 1, DMA_TO_DEVICE)
+    })
+  })
+
+  const sgCalls = [
+    ['dma_unmap_sg', dma_unmap_sg],
+    ['dma_sync_sg_for_cpu', dma_sync_sg_for_cpu],
+    ['dma_sync_sg_for_device', dma_sync_sg_for_device],
+  ] as const
+  for (const [fn, call] of sgCalls) {
+    it.each([...WRONG_TYPES, ['1.5', 1.5], ['NaN', Number.NaN]] as const)(`${fn} with nents %s oopses naming nents`, async (_label, nents) => {
+      await expectArgOops(fn, 'nents', (m) => {
+        const t: SgTable = {}
+        sg_alloc_table(t, 1)
+        sg_set_buf(t.sgl!, kmalloc(64)!, 64)
+        expect(dma_map_sg(m.dev, t.sgl!, 1, DMA_TO_DEVICE)).toBe(1)
+        call(m.dev, t.sgl!, nents as never, DMA_TO_DEVICE)
+      })
+    })
+  }
+
+  it('a wrong but integer nents stays a dma-debug report (unmap, and syncs of 2 and -1 entries)', async () => {
+    const { sys, m } = fresh()
+    await sys.run(() => {
+      const t: SgTable = {}
+      sg_alloc_table(t, 1)
+      sg_set_buf(t.sgl!, kmalloc(64)!, 64)
+      dma_map_sg(m.dev, t.sgl!, 1, DMA_TO_DEVICE)
+      dma_sync_sg_for_cpu(m.dev, t.sgl!, 2, DMA_TO_DEVICE)
+      dma_sync_sg_for_device(m.dev, t.sgl!, -1, DMA_TO_DEVICE)
+      dma_unmap_sg(m.dev, t.sgl!, 2, DMA_TO_DEVICE)
+    })
+    expect(sys.reports.map((r) => r.kind).sort()).toEqual(['sync-out-of-range', 'sync-out-of-range', 'unmap-size-mismatch'])
+    await expectStillWorks(sys, m)
+  })
+
+  it.each([
+    ["'64'", '64'],
+    ['{}', {}],
+    ['null', null],
+    ['-1', -1],
+    ['1.5', 1.5],
+    ['64n', 64n],
+  ] as const)('sg_alloc_table with gfp %s oopses naming gfp', async (_label, gfp) => {
+    await expectArgOops('sg_alloc_table', 'gfp', () => sg_alloc_table({}, 1, gfp as never))
+  })
+
+  it.each([
+    ['[]', []],
+    ['a Uint8Array', new Uint8Array(4)],
+  ] as const)('sg_alloc_table into %s oopses naming table', async (_label, table) => {
+    await expectArgOops('sg_alloc_table', 'table', () => sg_alloc_table(table as never, 1))
   })
 })

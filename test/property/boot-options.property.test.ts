@@ -23,16 +23,19 @@ const junk = fc.constantFrom(...JUNK)
 const or = <T,>(valid: fc.Arbitrary<T>) => fc.oneof({ weight: 3, arbitrary: valid }, { weight: 1, arbitrary: junk })
 
 /**
- * Known gap (kept out of the generator): cache.size has no upper bound in kernel/boot.ts, and the
- * cache's power-of-two test of the set count (devices/machine/cache.ts, `x & (x - 1)`) truncates
- * to 32 bits. `boot({ cache: { size: 2 ** 35 } })` spends ~25 s before failing, and
- * `{ size: 2 ** 41 }` (2^32 sets, which passes the truncated test) fails at once; both with a
- * BootOptionError naming 'cache' (not 'cache.size') whose problem is V8's internal "Invalid typed
- * array length". So sizes stay below 2^26 here.
+ * Cache values: valid and invalid sizes, including sizes past MAX_CACHE_SIZE (256 MiB) and set
+ * counts of 2^32 and more (a 32-bit power-of-two test once passed 2^41). Valid sizes stay below
+ * 2^26 so each boot's cache stays small.
  */
 const cacheArb = fc.dictionary(
   fc.oneof({ weight: 6, arbitrary: fc.constantFrom('lineSize', 'size', 'ways', 'speculation') }, fc.constantFrom('bogus', 'line_size', '')),
-  or(fc.oneof(fc.constantFrom(8, 16, 32, 48, 64, 128, 256, 512, 1024, 0, 1, 4, 8, 16, 64, 0.05, 0.5, 1.5, -0.1), fc.integer({ min: -1, max: 1 << 25 }))),
+  or(
+    fc.oneof(
+      fc.constantFrom(8, 16, 32, 48, 64, 128, 256, 512, 1024, 0, 1, 4, 8, 16, 64, 0.05, 0.5, 1.5, -0.1),
+      fc.integer({ min: -1, max: 1 << 25 }),
+      fc.constantFrom(2 ** 28 + 4096, 2 ** 29, 2 ** 35, 2 ** 41, 2 ** 44, 2 ** 53, 2 ** 60, Number.MAX_VALUE),
+    ),
+  ),
   { maxKeys: 4 },
 )
 const checksArb = fc.oneof(

@@ -127,60 +127,6 @@ const opArb = fc.oneof(
 )
 type Op = typeof opArb extends fc.Arbitrary<infer T> ? T : never
 
-// ---------------------------------------------------------------------- known gaps
-
-/**
- * Emulator bugs these properties found, kept out of the generators (only these calls, only these
- * argument types) until they are fixed. Set KNOWN_GAPS to false to reproduce them.
- *
- * 1. mem_read_bytes(p, n) allocates its Uint8Array(n) before checking n against the object
- *    (kernel/mm/memory.ts mem_read_bytes: checkSize allows up to 2^48): n = 2^40 is a RangeError
- *    ("Invalid typed array length") inside the kernel instead of an oops/out-of-bounds report,
- *    and n = 2^31 allocates 2 GiB on the host first. Minimal: `mem_read_bytes(kmalloc(64), 2 ** 40)`.
- * 2. Arguments that are not type-checked (KNOWN_TYPE_GAPS below): a wrong type is not an oops
- *    naming the argument; it is filed as a dma-debug report (free-coherent-mismatch, pool-misuse,
- *    unmap-size-mismatch, sync-out-of-range), silently accepted, or — for null, undefined, a
- *    Symbol or a BigInt — a TypeError from inside the kernel. Minimal examples:
- *    - `dma_free_coherent(m.dev, 1, undefined, undefined)`: TypeError in fmt16
- *      (kernel/dma/coherent.ts freeImpl formats dma_handle with .toString(16));
- *    - `dma_pool_free(pool, null, blk.dma)`, `dma_pool_free(pool, blk.cpu, 64n)`: TypeError
- *      (kernel/dma/pool.ts dma_pool_free);
- *    - `sg_set_buf(sg, buf, Symbol())` / `64n`: TypeError in Math.max; `undefined` or `{}`: an oops
- *      about a paging request at a NaN-derived address instead of naming 'len'; `'64'`, `null`,
- *      `true` accepted (kernel/dma/scatterlist.ts sg_set_buf never checks len);
- *    - `dma_unmap_sg(dev, sgl, Symbol(), dir)`: TypeError "Cannot convert a Symbol value to a
- *      string"; `dma_sync_sg_for_cpu(dev, sgl, 64n, dir)`: TypeError; other wrong types are
- *      dma-debug reports (kernel/dma/scatterlist.ts dma_unmap_sg_attrs / sync: nents unchecked);
- *    - `sg_alloc_table(t, 1, '64')`: gfp is ignored, never checked; `sg_alloc_table([], 1)` accepted.
- */
-const KNOWN_GAPS = true
-
-const ALL_TYPES = ['string', 'null', 'object', 'array', 'symbol', 'bigint', 'function', 'boolean', 'undefined']
-const KNOWN_TYPE_GAPS: Readonly<Record<string, readonly string[]>> = {
-  'dma_free_coherent.cpu_addr': ALL_TYPES,
-  'dma_free_coherent.dma_handle': ALL_TYPES,
-  'dma_pool_free.vaddr': ALL_TYPES,
-  'dma_pool_free.dma': ALL_TYPES,
-  'sg_alloc_table.table': ['array'],
-  'sg_alloc_table.gfp': ALL_TYPES,
-  'sg_set_buf.len': ALL_TYPES,
-  'dma_unmap_sg.nents': ALL_TYPES,
-  'dma_sync_sg_for_cpu.nents': ALL_TYPES,
-  'dma_sync_sg_for_device.nents': ALL_TYPES,
-}
-
-/** The WRONG_TYPES label of a value ('number' for numbers). */
-function typeLabel(v: unknown): string {
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'array'
-  return typeof v
-}
-
-/** Whether passing v as fn's param hits a known gap (and the generator must leave it out). */
-function knownGap(fn: string, param: string, v: unknown): boolean {
-  return KNOWN_GAPS && (KNOWN_TYPE_GAPS[`${fn}.${param}`]?.includes(typeLabel(v)) ?? false)
-}
-
 // ---------------------------------------------------------------------- the model of handles
 
 interface Mapping {
@@ -231,7 +177,6 @@ function perform(op: Op, h: Handles, m: TestMaster, foreign: TestMaster): void {
       mem_write_bytes(any(addr(h.bufs, op.p)), pattern(op.n, 3))
       return
     case 'cpuRead':
-      if (KNOWN_GAPS && typeof op.n === 'number' && op.n > 2 ** 30) return // known gap 1
       mem_read_bytes(any(addr(h.bufs, op.p)), any(op.n))
       return
     case 'map': {
@@ -271,7 +216,6 @@ function perform(op: Op, h: Handles, m: TestMaster, foreign: TestMaster): void {
       const cpu = c !== undefined && typeof c === 'object' && c !== null && 'cpu' in c ? c.cpu : c
       const dma = c !== undefined && typeof c === 'object' && c !== null && 'dma' in c ? c.dma : c
       const dmaArg = op.swap ? cpu : dma
-      if (knownGap('dma_free_coherent', 'dma_handle', dmaArg) || knownGap('dma_free_coherent', 'cpu_addr', op.swap ? dma : cpu)) return
       dma_free_coherent(dev(op.dev), any(size), any(op.swap ? dma : cpu), any(dmaArg))
       return
     }
@@ -291,7 +235,6 @@ function perform(op: Op, h: Handles, m: TestMaster, foreign: TestMaster): void {
       const pool = 'weird' in op.pool ? op.pool.weird : (blk?.pool ?? pick(h.pools, op.pool))
       const off = 'ref' in op.block ? op.block.off : 0
       const vaddr = blk === undefined ? addr([], op.block) : blk.cpu + off
-      if (knownGap('dma_pool_free', 'vaddr', vaddr)) return
       dma_pool_free(any(pool), any(vaddr), any(blk?.dma ?? 0))
       return
     }
@@ -305,7 +248,6 @@ function perform(op: Op, h: Handles, m: TestMaster, foreign: TestMaster): void {
       let i = 0
       for (const sg of for_each_sg(table.sgl, nents)) {
         const a = op.bufs[i % op.bufs.length]!
-        if (knownGap('sg_set_buf', 'len', op.lens[i])) return
         sg_set_buf(sg, any(addr(h.bufs, a)), any(op.lens[i]))
         i++
       }
@@ -319,7 +261,6 @@ function perform(op: Op, h: Handles, m: TestMaster, foreign: TestMaster): void {
       const s = pick(h.sgs, op.sg)
       const sgl = 'weird' in op.sg ? op.sg.weird : s?.table.sgl
       const nents = op.nents === 'same' ? s?.nents : op.nents
-      if (knownGap('dma_unmap_sg', 'nents', nents)) return
       const fn = op.op === 'sgUnmap' ? dma_unmap_sg : op.op === 'sgSyncCpu' ? dma_sync_sg_for_cpu : dma_sync_sg_for_device
       fn(dev(op.dev), any(sgl), any(nents), any(s?.dir ?? op.dir))
       return
@@ -549,7 +490,6 @@ describe('property: a wrong-typed argument is an oops naming it', () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...cases), fc.constantFrom(...WRONG_TYPES), async ({ c, i, p }, [type, make]) => {
         if (c.accepts?.[p]?.includes(type)) return
-        if (KNOWN_GAPS && KNOWN_TYPE_GAPS[`${c.name}.${p}`]?.includes(type)) return // see KNOWN_GAPS
         const value = make()
         const sys = boot({ log: 'silent' })
         const m = sys.attachTestMaster('tm0')
