@@ -278,3 +278,7 @@ export * from './block/index.js'
 // The sound subsystem (kernel/sound/, docs/sound.md): cards, PCM devices and substreams, snd_pcm_ops,
 // hw constraints, buffer memory, snd_pcm_period_elapsed, and the harness's ALSA client (pcmUser).
 export * from './sound/index.js'
+
+// ISA (third-party) DMA: kernel/dma.c's channel table and asm/dma.h's 8237 helpers
+// (request_dma, claim_dma_lock, clear_dma_ff, set_dma_mode/addr/count, enable_dma, ...).
+export * from './dma/isa.js'

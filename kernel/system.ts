@@ -79,6 +79,8 @@ export class System {
   readonly costs: Costs
   /** CPU time spent working (virtual ns); idle time is sched.idleNs. */
   busyNs = 0
+  /** Part of busyNs the CPU spent stalled while a third-party DMA controller held the bus. */
+  stallNs = 0
   /** The interrupt core, once installed. */
   irqCore: IrqDelivery | null = null
   readonly irq: IrqCore
@@ -130,6 +132,16 @@ export class System {
     this.irqCore = this.irq
     this.machine.onGuestError = (device, message, details) => {
       this.report({ kind: 'device-error', device, message, ...(details !== undefined ? { details } : {}) })
+    }
+    // Third-party DMA (the 8237) holding the bus stalls a running CPU; an idle one loses nothing.
+    this.machine.cpuBus = {
+      stall: (ns) => {
+        if (currentOrNull()?.sys !== this) return
+        this.machine.clock.now += ns
+        this.busyNs += ns
+        this.stallNs += ns
+      },
+      idle: () => currentOrNull()?.sys !== this,
     }
     for (const fn of o.devices) {
       this.machine.pci.add(fn)
@@ -332,10 +344,10 @@ export class System {
   }
 
   /** CPU utilisation so far: busy and idle virtual ns. */
-  get cpu(): { busyNs: number; idleNs: number; utilisation: number } {
+  get cpu(): { busyNs: number; idleNs: number; utilisation: number; stallNs: number } {
     const busy = this.busyNs
     const idle = this.sched.idleNs
-    return { busyNs: busy, idleNs: idle, utilisation: busy + idle === 0 ? 0 : busy / (busy + idle) }
+    return { busyNs: busy, idleNs: idle, utilisation: busy + idle === 0 ? 0 : busy / (busy + idle), stallNs: this.stallNs }
   }
 
   // ------------------------------------------------------------------ harness (contract)

@@ -45,6 +45,18 @@ export const DEFAULT_RAM_BANKS: readonly RamBank[] = [
   { name: 'dram1', base: 0x8_0000_0000, size: 0x4_0000_0000 }, // 16 GiB at 32 GiB (above 4 GiB)
 ]
 
+/**
+ * The CPU side of bus arbitration, installed by the kernel. A third-party DMA controller (the
+ * 8237) takes the memory bus away from the CPU (HOLD/HLDA) while it moves data: `stall(ns)` says
+ * the bus was held for ns now (a CPU that is running stalls that long; an idle one loses
+ * nothing), `idle()` whether the CPU is idle now (a transparent-mode controller uses only such
+ * cycles).
+ */
+export interface CpuBusArbiter {
+  stall(ns: number): void
+  idle(): boolean
+}
+
 export interface MachineConfig {
   readonly arch: Arch
   readonly coherent: boolean
@@ -77,6 +89,10 @@ export class Machine {
   readonly pci: PciBus
   /** Called when a device rejects what the guest programmed (QEMU's LOG_GUEST_ERROR). */
   onGuestError: ((device: string, message: string, details?: Record<string, number | string | boolean>) => void) | null = null
+  /** The CPU's bus arbitration (kernel-installed; null: holding the bus costs the CPU nothing). */
+  cpuBus: CpuBusArbiter | null = null
+  /** Bus time third-party DMA held the bus (ns), whether or not the CPU was running then. */
+  busHoldNs = 0
   /** Every IOMMU fault so far (the IOMMU's fault queue). */
   readonly iommuFaults: IommuFault[] = []
   /** The kernel's view of device accesses, installed at boot. */
@@ -96,6 +112,18 @@ export class Machine {
     this.cache.storeBuffer = this.storeBuffer
     this.iommu = new Iommu(config.iommu)
     this.pci = new PciBus(this)
+  }
+
+  /** A third-party DMA controller held the memory bus for ns now: the CPU stalls if it is running. */
+  stallCpu(ns: number): void {
+    if (!(ns > 0)) return
+    this.busHoldNs += ns
+    this.cpuBus?.stall(ns)
+  }
+
+  /** Whether the CPU is idle now (true without a kernel: nobody competes for the bus). */
+  cpuIdle(): boolean {
+    return this.cpuBus?.idle() ?? true
   }
 
   /** Creates the DMA port of a new bus master; names are unique per machine. */

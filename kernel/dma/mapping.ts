@@ -182,7 +182,11 @@ function checkMask(t: Task, fn: string, mask: unknown): bigint {
   return mask
 }
 
-/** The smallest mask dma-direct supports: one that covers the RAM below 4 GiB (ZONE_DMA32). */
+/**
+ * The smallest mask dma-direct supports: one that covers the RAM below 4 GiB (ZONE_DMA32). Behind
+ * an IOMMU any mask works, as with dma-iommu: IOVAs are allocated below it (an ISA device's 24-bit
+ * mask, kernel/dma/isa.ts).
+ */
 const MIN_MASK = 0xffff_ffffn
 
 /** Sets the streaming DMA mask; 0 or -EIO when the platform cannot serve it. */
@@ -190,7 +194,7 @@ export function dma_set_mask(dev: Device, mask: bigint): number {
   const t = current('dma_set_mask')
   const d = checkDev(t, 'dma_set_mask', dev)
   const m = checkMask(t, 'dma_set_mask', mask)
-  if (m < MIN_MASK) return -EIO
+  if (m < MIN_MASK && d.iovad === null) return -EIO
   d.dma_mask = m
   return 0
 }
@@ -199,7 +203,7 @@ export function dma_set_coherent_mask(dev: Device, mask: bigint): number {
   const t = current('dma_set_coherent_mask')
   const d = checkDev(t, 'dma_set_coherent_mask', dev)
   const m = checkMask(t, 'dma_set_coherent_mask', mask)
-  if (m < MIN_MASK) return -EIO
+  if (m < MIN_MASK && d.iovad === null) return -EIO
   d.coherent_dma_mask = m
   return 0
 }
