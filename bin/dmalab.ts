@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander'
 import { registerDemo } from './commands/demo.js'
 import { registerDiagram } from './commands/diagram.js'
 import { registerExplore } from './commands/explore.js'
+import { registerLab } from './commands/lab.js'
 import { registerPortability } from './commands/portability.js'
 import { registerReport } from './commands/report.js'
 import { registerRun } from './commands/run.js'
@@ -30,6 +31,7 @@ registerPortability(program)
 registerReport(program)
 registerTrace(program)
 registerDiagram(program)
+registerLab(program)
 
 try {
   await program.parseAsync(process.argv)
