@@ -294,12 +294,14 @@ export class I8237 {
     const remaining = ch.curCount + 1 // the count register holds n - 1
     const roomUnits = Math.floor(room / unit)
     // Single and demand modes move what the device can take; block mode runs to terminal count.
-    const units = sel === DMA_MODE_BLOCK ? remaining : Math.min(roomUnits, remaining)
-    if (units === 0) return NO_TRANSFER
-    const delivered = Math.min(units, roomUnits)
-    if (sel === DMA_MODE_BLOCK && units > roomUnits) {
-      this.#guest(`channel ${n}: block mode moved ${units} units to terminal count but the device took only ${roomUnits} (the rest is lost)`, { channel: n, units, room: roomUnits })
+    // A device that cannot take a whole block is misprogrammed for block mode: reported, and then
+    // (as QEMU, where the device's transfer handler decides how much moves) only what it takes moves.
+    if (sel === DMA_MODE_BLOCK && remaining > roomUnits) {
+      this.#guest(`channel ${n}: block mode would move ${remaining} units to terminal count but the device takes only ${roomUnits}`, { channel: n, units: remaining, room: roomUnits })
     }
+    const units = Math.min(roomUnits, remaining)
+    if (units === 0) return NO_TRANSFER
+    const delivered = units
     const verify = type === DMA_MODE_VERIFY
     const dec = (ch.mode & DMA_MODE_DECREMENT) !== 0
     const host = this.#host

@@ -286,7 +286,9 @@ export class Sb16 implements IsaDevice {
   #schedule(): void {
     const bus = this.#bus!
     const at = this.#chunkTime(this.#chunk + 1)
-    this.#tick = bus.schedule(Math.max(0, at - bus.now()), () => this.#step())
+    // Never at once: a step that held the bus past its successor's time (block mode stalling the
+    // CPU for longer than a chunk plays) must not starve everything else of the clock.
+    this.#tick = bus.schedule(Math.max(1, at - bus.now()), () => this.#step())
   }
 
   /** Plays one chunk from the FIFO, then refills it by DMA. */
