@@ -23,7 +23,8 @@
  * Single mode (cycle stealing) takes the bus for each unit: holdNs + cycleNs per unit; demand
  * mode keeps it while DREQ is held: holdNs + units × cycleNs per request; block (burst) mode keeps
  * it until terminal count: holdNs + units × cycleNs for the whole block. The `transparent` option
- * models a bus that only grants the controller cycles the CPU leaves free: no stall at all.
+ * models a bus that only grants the controller cycles the CPU leaves free: no stall at all, and
+ * nothing moves while the CPU is running a task.
  */
 
 import type { MemTxResult } from '../machine/dma-port.js'

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import {
-  boot, dma_channel_owner, pci_register_driver, request_dma, EBUSY,
+  boot, claim_dma_lock, clear_dma_ff, dma_channel_owner, get_dma_residue, pci_enable_device, pci_register_driver,
+  release_dma_lock, request_dma, set_dma_addr, set_dma_count, set_dma_mode, DMA_MODE_WRITE, EBUSY, ENODEV,
   type BootOptions, type PciDev, type System,
 } from '../../kernel/index.js'
 import { IsaBridge, MemoryAudioSink, Sb16 } from '../../devices/index.js'
@@ -122,5 +123,34 @@ describe('sb16: known-bad variants are caught', () => {
     expect(sys.reports.filter((r) => r.kind === 'device-error').map((r) => r.message).join('\n')).toMatch(/FIFO underrun/)
     expect(sink.bytes.subarray(0, 2 * 2048)).toEqual(pcm.subarray(0, 2 * 2048)) // the first pass plays
     expect(sink.bytes.subarray(2 * 2048, pcm.length)).not.toEqual(pcm.subarray(2 * 2048))
+  })
+})
+
+describe('kernel/dma/isa.ts helpers', () => {
+  it('program a 16-bit channel in words through the bridge; get_dma_residue reads the count back', async () => {
+    const bridge = new IsaBridge()
+    const sys = boot({ log: 'silent', devices: [bridge] })
+    const pdev = sys.pciDevice('isa0')!
+    const residue = await sys.run(() => {
+      expect(pci_enable_device(pdev)).toBe(0)
+      expect(request_dma(5, 'test')).toBe(0)
+      const flags = claim_dma_lock()
+      clear_dma_ff(5)
+      set_dma_mode(5, DMA_MODE_WRITE)
+      set_dma_addr(5, 0x12_3456)
+      set_dma_count(5, 0x1000)
+      clear_dma_ff(5)
+      const r = get_dma_residue(5)
+      release_dma_lock(flags)
+      return Promise.resolve(r)
+    })
+    expect(bridge.i8237.channel(5)).toMatchObject({ page: 0x12, baseAddr: (0x12_3456 >> 1) & 0xffff, baseCount: 0x7ff, mode: DMA_MODE_WRITE | 1 })
+    expect(residue).toBe(0x1000)
+    expect(kinds(sys)).toEqual([])
+  })
+
+  it('without an ISA bridge request_dma fails with -ENODEV', async () => {
+    const sys = boot({ log: 'silent' })
+    expect(await sys.run(() => Promise.resolve(request_dma(1, 'x')))).toBe(-ENODEV)
   })
 })
