@@ -31,9 +31,12 @@ async function setup(opts: BootOptions = {}): Promise<{ sys: System; pdev: PciDe
 }
 
 describe('sb16: auto-init playback', () => {
-  const matrix = ARCHES.flatMap((arch) => SEEDS.map((seed) => ({ arch, seed })))
-  it.each(matrix)('$arch seed=$seed: the sink gets the pattern bit-exact, zero reports, clean unbind', async ({ arch, seed }) => {
-    const { sys, pdev, sink, sb, rc } = await setup({ arch, seed })
+  const matrix = [
+    ...ARCHES.flatMap((arch) => SEEDS.map((seed) => ({ arch, seed, iommu: 'strict' as const }))),
+    ...ARCHES.map((arch) => ({ arch, seed: 1, iommu: 'lazy' as const })),
+  ]
+  it.each(matrix)('$arch iommu=$iommu seed=$seed: the sink gets the pattern bit-exact, zero reports, clean unbind', async ({ arch, seed, iommu }) => {
+    const { sys, pdev, sink, sb, rc } = await setup({ arch, seed, iommu })
     expect(rc).toBe(0)
     const pcm = pattern(3 * 2048 + 777)
     expect(await sys.run(() => sb16_play(pdev, pcm, RATE))).toBe(0)
