@@ -1,10 +1,11 @@
 /** The labs that come with dmalab (docs/labs.md), in the order `dmalab lab list` shows them. */
 import copyEngineHello from './copy-engine-hello/lab.js'
 import fixTheBugs from './fix-the-bugs/lab.js'
+import nicRx from './nic-rx/lab.js'
 import nicTx from './nic-tx/lab.js'
 import type { Lab } from './lab-api.js'
 
-export const LABS: readonly Lab[] = [copyEngineHello, fixTheBugs, nicTx]
+export const LABS: readonly Lab[] = [copyEngineHello, fixTheBugs, nicTx, nicRx]
 
 export function findLab(id: string): Lab | undefined {
   return LABS.find((l) => l.id === id)
