@@ -21,6 +21,7 @@
 
 import { EBUSY, EINVAL, ENODEV } from '../errno.js'
 import { badArg } from '../mm/memory.js'
+import { hex } from '../mm/layout.js'
 import { pciFunction, type PciDev } from '../pci/pci.js'
 import { current, type Task } from '../sched/current.js'
 import { spin_lock_init, spin_lock_irqsave, spin_unlock_irqrestore, type SpinLock } from '../locking/spinlock.js'
@@ -264,12 +265,23 @@ export function set_dma_page(dmanr: number, pagenr: number): void {
 
 /**
  * `set_dma_addr(dmanr, a)`: the page register and the 16-bit address (in words on channels 5-7),
- * low byte first through the flip-flop. Only the low 24 bits of `a` reach the controller.
+ * low byte first through the flip-flop. Only the low 24 bits of `a` reach the controller: an
+ * address at or above 16 MiB is a `dma-mask` report (Linux truncates it silently).
  */
 export function set_dma_addr(dmanr: number, a: DmaAddr | number): void {
   const t = current('set_dma_addr')
   const n = checkChan(t, 'set_dma_addr', dmanr)
   if (typeof a !== 'number' || !Number.isInteger(a) || a < 0) badArg(t, 'set_dma_addr', 'a', `must be a DMA address, got ${String(a)}`)
+  if (a + (n <= 3 ? 1 : 2) > MAX_DMA_ADDRESS) {
+    // Linux truncates silently; the controller then reaches an address the driver never mapped.
+    const b = portOf(t, 'set_dma_addr')
+    sysOf(t).report({
+      kind: 'dma-mask',
+      device: b.name,
+      message: `set_dma_addr(${n}, ${hex(a)}): ISA DMA drives 24 address bits; the channel will use ${hex(a % MAX_DMA_ADDRESS)} instead (set a 24-bit DMA mask: dma_set_mask_and_coherent(dev, DMA_BIT_MASK(24)))`,
+      details: { channel: n, bus: a, truncated: a % MAX_DMA_ADDRESS, bits: 24 },
+    })
+  }
   const page = Math.floor(a / 0x1_0000) & 0xff
   outb(t, 'set_dma_addr', n <= 3 ? page : page & 0xfe, PAGE_PORTS[n]!)
   const w = n <= 3 ? a % 0x1_0000 : Math.floor(a / 2) % 0x1_0000

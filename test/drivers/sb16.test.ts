@@ -152,6 +152,20 @@ describe('kernel/dma/isa.ts helpers', () => {
     expect(kinds(sys)).toEqual([])
   })
 
+  it('an address above 16 MiB (no 24-bit mask) is a dma-mask report', async () => {
+    const bridge = new IsaBridge()
+    const sys = boot({ log: 'silent', devices: [bridge] })
+    const pdev = sys.pciDevice('isa0')!
+    await sys.run(() => {
+      pci_enable_device(pdev)
+      set_dma_addr(1, 0xffff_0000)
+      return Promise.resolve()
+    })
+    expect(kinds(sys)).toEqual(['dma-mask'])
+    expect(sys.reports[0]!.message).toMatch(/24 address bits; the channel will use 0xff0000/)
+    expect(bridge.i8237.channel(1)).toMatchObject({ page: 0xff, baseAddr: 0 })
+  })
+
   it('without an ISA bridge request_dma fails with -ENODEV', async () => {
     const sys = boot({ log: 'silent' })
     expect(await sys.run(() => Promise.resolve(request_dma(1, 'x')))).toBe(-ENODEV)
