@@ -29,18 +29,73 @@ interface Stamp {
   epoch: number
 }
 
+const WORDS_PER_PAGE = 1024
+
+/**
+ * Numbers per 4-byte word of physical memory, `width` per word (0: nothing recorded), in typed
+ * arrays of one 4 KiB page each: a bulk store of a period of audio or a frame is a tight loop over
+ * an array, not hundreds of Map operations.
+ */
+class WordTable {
+  readonly #width: number
+  readonly #pages = new Map<number, Float64Array>()
+  #lastPage = -1
+  #last: Float64Array | null = null
+
+  constructor(width: number) {
+    this.#width = width
+  }
+
+  /** Whether anything was ever recorded. */
+  get empty(): boolean {
+    return this.#pages.size === 0
+  }
+
+  /** The page array holding word w (created if asked), or null. */
+  page(w: number, create: boolean): Float64Array | null {
+    const p = Math.floor(w / WORDS_PER_PAGE)
+    if (p === this.#lastPage) return this.#last
+    let a = this.#pages.get(p) ?? null
+    if (a === null) {
+      if (!create) return null
+      a = new Float64Array(WORDS_PER_PAGE * this.#width)
+      this.#pages.set(p, a)
+    }
+    this.#lastPage = p
+    this.#last = a
+    return a
+  }
+
+  /** Value k of word w (0 when none). */
+  get(w: number, k = 0): number {
+    const a = this.page(w, false)
+    return a === null ? 0 : a[(w % WORDS_PER_PAGE) * this.#width + k]!
+  }
+
+  /** Clears words [from, to]. */
+  clear(from: number, to: number): void {
+    for (let w = from; w <= to; ) {
+      const a = this.page(w, false)
+      const pageEnd = (Math.floor(w / WORDS_PER_PAGE) + 1) * WORDS_PER_PAGE - 1
+      const last = Math.min(to, pageEnd)
+      if (a !== null) a.fill(0, (w % WORDS_PER_PAGE) * this.#width, ((last % WORDS_PER_PAGE) + 1) * this.#width)
+      w = last + 1
+    }
+  }
+}
+
 export class Ordering {
   readonly #sys: System
   readonly #weak: boolean
   #seq = 0
   #epoch = 0
-  /** CPU stores to coherent memory, by 4-byte word. */
-  readonly #cpuStores = new Map<number, Stamp>()
+  /** CPU stores to coherent memory, by 4-byte word: [seq, epoch] (seq 0: none). */
+  readonly #cpuStores = new WordTable(2)
   /** The newest CPU store each device has observed, and where the relaxed MMIO write was made. */
   readonly #observed = new Map<Device, Stamp & { site: readonly StackFrame[] | null; relaxed: boolean }>()
   #devSeq = 0
-  /** Device writes to coherent memory, by word. */
-  readonly #devWrites = new Map<number, number>()
+  /** Device writes to coherent memory, by word: the write's sequence number (0: none). */
+  readonly #devWrites = new WordTable(1)
   /** The newest device write the CPU has loaded since its last read barrier. */
   #cpuSeen = 0
   /**
@@ -57,13 +112,22 @@ export class Ordering {
 
   /** A CPU store to coherent memory. */
   cpuStore(pa: number, len: number): void {
-    const s = { seq: ++this.#seq, epoch: this.#epoch }
-    const devWrites = this.#devWrites
-    for (let w = Math.floor(pa / 4); w <= Math.floor((pa + len - 1) / 4); w++) {
-      this.#cpuStores.set(w, s)
-      // The CPU's own store supersedes what the device wrote there: a later load reads it, not the device's.
-      if (devWrites.size > 0) devWrites.delete(w)
+    const seq = ++this.#seq
+    const epoch = this.#epoch
+    const from = Math.floor(pa / 4)
+    const to = Math.floor((pa + len - 1) / 4)
+    const stores = this.#cpuStores
+    for (let w = from; w <= to; ) {
+      const a = stores.page(w, true)!
+      const last = Math.min(to, (Math.floor(w / WORDS_PER_PAGE) + 1) * WORDS_PER_PAGE - 1)
+      for (let i = (w % WORDS_PER_PAGE) * 2, e = (last % WORDS_PER_PAGE) * 2; i <= e; i += 2) {
+        a[i] = seq
+        a[i + 1] = epoch
+      }
+      w = last + 1
     }
+    // The CPU's own store supersedes what the device wrote there: a later load reads it, not the device's.
+    if (!this.#devWrites.empty) this.#devWrites.clear(from, to)
   }
 
   /**
@@ -71,14 +135,10 @@ export class Ordering {
    * its previous life and orders nothing now.
    */
   forget(pa: number, len: number): void {
-    for (const map of [this.#cpuStores, this.#devWrites] as Map<number, unknown>[]) {
-      if (map.size === 0) continue
-      const from = Math.floor(pa / 4)
-      const to = Math.floor((pa + len - 1) / 4)
-      if (to - from + 1 > map.size) {
-        for (const w of map.keys()) if (w >= from && w <= to) map.delete(w)
-      } else for (let w = from; w <= to; w++) map.delete(w)
-    }
+    const from = Math.floor(pa / 4)
+    const to = Math.floor((pa + len - 1) / 4)
+    this.#cpuStores.clear(from, to)
+    this.#devWrites.clear(from, to)
   }
 
   /** A write barrier: a new epoch. */
@@ -111,17 +171,33 @@ export class Ordering {
   /** A device read of coherent memory [pa, pa+len). */
   deviceRead(dev: Device, pa: number, len: number): void {
     const obs = this.#observed.get(dev)
-    let newest: Stamp | undefined
-    for (let w = Math.floor(pa / 4); w <= Math.floor((pa + len - 1) / 4); w++) {
-      const s = this.#cpuStores.get(w)
-      if (s === undefined) continue
-      if (obs !== undefined && s.epoch === obs.epoch && s.seq < obs.seq) {
-        this.#report(dev, w * 4, obs)
-        return
+    const stores = this.#cpuStores
+    if (stores.empty) return
+    let newestSeq = 0
+    let newestEpoch = 0
+    const to = Math.floor((pa + len - 1) / 4)
+    for (let w = Math.floor(pa / 4); w <= to; ) {
+      const a = stores.page(w, false)
+      const last = Math.min(to, (Math.floor(w / WORDS_PER_PAGE) + 1) * WORDS_PER_PAGE - 1)
+      if (a !== null) {
+        for (let x = w; x <= last; x++) {
+          const i = (x % WORDS_PER_PAGE) * 2
+          const seq = a[i]!
+          if (seq === 0) continue
+          const epoch = a[i + 1]!
+          if (obs !== undefined && epoch === obs.epoch && seq < obs.seq) {
+            this.#report(dev, x * 4, obs)
+            return
+          }
+          if (seq > newestSeq) {
+            newestSeq = seq
+            newestEpoch = epoch
+          }
+        }
       }
-      if (newest === undefined || s.seq > newest.seq) newest = s
+      w = last + 1
     }
-    if (newest !== undefined && (obs === undefined || newest.seq > obs.seq)) this.#observed.set(dev, { ...newest, site: null, relaxed: false })
+    if (newestSeq !== 0 && (obs === undefined || newestSeq > obs.seq)) this.#observed.set(dev, { seq: newestSeq, epoch: newestEpoch, site: null, relaxed: false })
   }
 
   #report(dev: Device, pa: number, obs: Stamp & { site: readonly StackFrame[] | null; relaxed: boolean }): void {
@@ -141,16 +217,23 @@ export class Ordering {
   /** A device write to coherent memory. */
   deviceWrite(pa: number, len: number): void {
     const seq = ++this.#devSeq
-    for (let w = Math.floor(pa / 4); w <= Math.floor((pa + len - 1) / 4); w++) this.#devWrites.set(w, seq)
+    const to = Math.floor((pa + len - 1) / 4)
+    for (let w = Math.floor(pa / 4); w <= to; ) {
+      const a = this.#devWrites.page(w, true)!
+      const last = Math.min(to, (Math.floor(w / WORDS_PER_PAGE) + 1) * WORDS_PER_PAGE - 1)
+      a.fill(seq, w % WORDS_PER_PAGE, (last % WORDS_PER_PAGE) + 1)
+      w = last + 1
+    }
   }
 
   /** A CPU load of coherent memory. */
   cpuLoad(pa: number, len: number): void {
-    if (!this.#weak) return
+    if (!this.#weak || this.#devWrites.empty) return
     let newest = 0
-    for (let w = Math.floor(pa / 4); w <= Math.floor((pa + len - 1) / 4); w++) {
+    const to = Math.floor((pa + len - 1) / 4)
+    for (let w = Math.floor(pa / 4); w <= to; w++) {
       const d = this.#devWrites.get(w)
-      if (d === undefined || d <= this.#horizon) continue
+      if (d === 0 || d <= this.#horizon) continue
       if (d < this.#cpuSeen) {
         this.#sys.report({
           kind: 'missing-barrier',
