@@ -97,7 +97,11 @@ describe('the NVMe reference driver under a hostile controller', () => {
       const r = await fio(sys, fioJob(round++, 'randwrite'))
       expect(r.ios).toBe(200) // every I/O ended: with its data, or with an error after a timeout and a reset
     }
-    expect(sys.reports).toEqual([])
+    // The only report allowed is the IOMMU stopping the device itself: a command id mutated into
+    // another in-flight command's (same generation) completes that request early, the driver unmaps
+    // its buffer as it must, and the device's late DMA for it is blocked. No driver can tell; the
+    // IOMMU is what contains it. (Seen in the 10,000-completion campaign, not in the short one.)
+    expect(kinds(sys).filter((k) => k !== 'iommu-fault')).toEqual([])
     const by = nvme.hostile!.stats.byField
     for (const f of ['CQE command id', 'CQE status', 'CQE phase tag']) expect(by[f] ?? 0).toBeGreaterThan(0)
     // Honest again: verified writes and reads, no error.
