@@ -44,8 +44,8 @@ export const RULES: Readonly<Record<ReportKind, RuleText>> = {
   'dma-mask': { rule: 'the device was given a DMA address wider than its DMA mask', fix: "set the mask to what the device's datasheet says (dma_set_mask_and_coherent)" },
   'uninit-to-device': { rule: 'the device read bytes the CPU never initialised (a kernel memory leak to the device)', fix: 'initialise every byte the device reads: kzalloc() or memset()' },
   'missing-barrier': {
-    rule: 'the device could see a later CPU store to coherent memory before an earlier one: no write barrier between a descriptor and its doorbell (or OWN bit)',
-    fix: 'fill the descriptor, dma_wmb(), then hand it over; ring the doorbell with writel(), not writel_relaxed()',
+    rule: 'memory order between the CPU and the device was not enforced: either the device could see a later CPU store before an earlier one (no write barrier between a descriptor and its doorbell or OWN bit), or the CPU read a descriptor\'s body before its ownership/phase bit without dma_rmb()',
+    fix: 'when handing over: fill the descriptor, dma_wmb(), then hand it over, and ring the doorbell with writel(), not writel_relaxed(); when taking back: read the DD/phase bit, dma_rmb(), then the rest',
   },
   'invalid-context': { rule: 'code in atomic context (an IRQ handler, under a spinlock) slept or allocated with GFP_KERNEL', fix: 'do not sleep in handlers or under spinlocks: GFP_ATOMIC, or move the work to process context' },
   'lock-inconsistent': { rule: 'a lock taken in a hard-IRQ handler was taken with interrupts enabled in process context', fix: 'use spin_lock_irqsave() / spin_unlock_irqrestore() in process context' },
