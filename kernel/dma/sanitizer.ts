@@ -350,8 +350,9 @@ export class Sanitizer implements DmaObserver {
       const whole = pos === r.dma && n === r.size
       if (r.own !== null) this.#deviceVsMapping(dev, r, pos - r.dma, chunkEnd - r.dma, write)
       else if (r.type === 'coherent' && sys.checks.ownership) {
-        if (write && !sys.machine.doubleFetch.isUntrusted(port.name, sys.machine.clock.now)) sys.ordering.deviceWrite(at, n)
-        else sys.ordering.deviceRead(dev, at, n)
+        // A hostile device's mutated record is garbage, not an ordered write-back: not counted.
+        if (!write) sys.ordering.deviceRead(dev, at, n)
+        else if (!sys.machine.doubleFetch.isUntrusted(port.name, sys.machine.clock.now)) sys.ordering.deviceWrite(at, n)
       }
       if (write) {
         // Device-written bytes are initialised; a mapping known to be all initialised needs no marking.
