@@ -36,7 +36,7 @@ async function play(checked: boolean, seconds: number): Promise<number> {
       throw new Error('audio bench: the sink did not get the samples played')
     }
   }
-  await check(audio(1, 1)) // warm-up
+  await check(audio(5, 1)) // warm-up: the JIT needs a few hundred periods
   const data = audio(seconds, 2)
   const t0 = performance.now()
   await check(data)
