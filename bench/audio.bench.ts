@@ -4,7 +4,7 @@
  * PCM layer as aplay would drive it (pcmUser(sys).play: write, wait for room, drain), to a
  * MemoryAudioSink, on the default platform (arm64, non-coherent, IOMMU strict, swiotlb auto).
  *
- * The figure is seconds of audio played per host second, after a warm-up of one second of audio:
+ * The figure is seconds of audio played per host second, after a warm-up of five seconds of audio:
  * - audio.realtime_factor.checked: every check on but stack capture (target >= 1000x);
  * - audio.realtime_factor.unchecked: `checks: false`.
  * Each run's output is compared with its input (bit-exact) and must have no XRUN and no report.
