@@ -9,7 +9,7 @@
  * nobody listening a trace point costs one property lookup.
  */
 
-import { EventEmitter } from 'eventemitter3'
+import { CountingEmitter } from './counting-emitter.js'
 import type { VirtualClock } from '../machine/clock.js'
 
 export interface MmioTraceEvent {
@@ -87,59 +87,12 @@ export interface TraceRecording {
   lines(): string[]
 }
 
-type Listener<T extends TraceEventName> = EventEmitter.EventListener<TraceEvents, T>
-
-export class Tracer extends EventEmitter<TraceEvents> {
+export class Tracer extends CountingEmitter<TraceEvents> {
   readonly clock: VirtualClock
-  /**
-   * Listeners per event, kept up to date by every method that adds or removes one: emitters check
-   * it on every DMA, MMIO access and interrupt, and eventemitter3's own count builds a string.
-   */
-  readonly #count: Record<string, number> = {}
 
   constructor(clock: VirtualClock) {
-    super()
+    super(TRACE_EVENT_NAMES)
     this.clock = clock
-  }
-
-  #recount(event: TraceEventName | undefined): void {
-    for (const e of event === undefined ? TRACE_EVENT_NAMES : [event]) this.#count[e] = super.listenerCount(e)
-  }
-
-  override listenerCount(event: TraceEventName): number {
-    return this.#count[event] ?? 0
-  }
-
-  override on<T extends TraceEventName>(event: T, fn: Listener<T>, context?: unknown): this {
-    super.on(event, fn, context)
-    this.#recount(event)
-    return this
-  }
-
-  override addListener<T extends TraceEventName>(event: T, fn: Listener<T>, context?: unknown): this {
-    return this.on(event, fn, context)
-  }
-
-  override once<T extends TraceEventName>(event: T, fn: Listener<T>, context?: unknown): this {
-    super.once(event, fn, context)
-    this.#recount(event)
-    return this
-  }
-
-  override removeListener<T extends TraceEventName>(event: T, fn?: Listener<T>, context?: unknown, once?: boolean): this {
-    super.removeListener(event, fn, context, once)
-    this.#recount(event)
-    return this
-  }
-
-  override off<T extends TraceEventName>(event: T, fn?: Listener<T>, context?: unknown, once?: boolean): this {
-    return this.removeListener(event, fn, context, once)
-  }
-
-  override removeAllListeners(event?: TraceEventName): this {
-    super.removeAllListeners(event)
-    this.#recount(event)
-    return this
   }
 
   /** Whether anybody listens to the event (the cheap check emitters make first). */

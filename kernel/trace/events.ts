@@ -10,8 +10,7 @@
  * diagram. As with ftrace, a trace point nobody listens to costs one property lookup.
  */
 
-import { EventEmitter } from 'eventemitter3'
-import type { VirtualClock } from '../../devices/index.js'
+import { CountingEmitter, type VirtualClock } from '../../devices/index.js'
 
 /** The CPU context a slice of execution ran in. */
 export type TraceContext = 'process' | 'hardirq' | 'softirq'
@@ -70,65 +69,25 @@ export type KernelTraceEventName = keyof KernelTraceEvents
 
 const NAMES: readonly KernelTraceEventName[] = ['context', 'dma', 'report']
 
-type Listener<T extends KernelTraceEventName> = EventEmitter.EventListener<KernelTraceEvents, T>
-
 /**
- * The kernel's trace points. Emitters test `on(event)` first, which is one property read; the
+ * The kernel's trace points. Emitters test `enabled(event)` first, which is one property read; the
  * event object is built only when someone listens.
  */
-export class KernelTracer extends EventEmitter<KernelTraceEvents> {
+export class KernelTracer extends CountingEmitter<KernelTraceEvents> {
   readonly clock: VirtualClock
-  /** Listener counts per event (eventemitter3's own count builds a string). */
-  readonly #count: Record<string, number> = {}
 
   constructor(clock: VirtualClock) {
-    super()
+    super(NAMES)
     this.clock = clock
   }
 
   /** Whether anyone listens to `event`. */
   enabled(event: KernelTraceEventName): boolean {
-    return (this.#count[event] ?? 0) > 0
-  }
-
-  #recount(event: KernelTraceEventName | undefined): void {
-    for (const e of event === undefined ? NAMES : [event]) this.#count[e] = super.listenerCount(e)
-  }
-
-  override on<T extends KernelTraceEventName>(event: T, fn: Listener<T>, context?: unknown): this {
-    super.on(event, fn, context)
-    this.#recount(event)
-    return this
-  }
-
-  override addListener<T extends KernelTraceEventName>(event: T, fn: Listener<T>, context?: unknown): this {
-    return this.on(event, fn, context)
-  }
-
-  override once<T extends KernelTraceEventName>(event: T, fn: Listener<T>, context?: unknown): this {
-    super.once(event, fn, context)
-    this.#recount(event)
-    return this
-  }
-
-  override removeListener<T extends KernelTraceEventName>(event: T, fn?: Listener<T>, context?: unknown, once?: boolean): this {
-    super.removeListener(event, fn, context, once)
-    this.#recount(event)
-    return this
-  }
-
-  override off<T extends KernelTraceEventName>(event: T, fn?: Listener<T>, context?: unknown, once?: boolean): this {
-    return this.removeListener(event, fn, context, once)
-  }
-
-  override removeAllListeners(event?: KernelTraceEventName): this {
-    super.removeAllListeners(event)
-    this.#recount(event)
-    return this
+    return this.listenerCount(event) > 0
   }
 
   /** A context begins or ends running. */
   context(phase: 'B' | 'E', context: TraceContext, name: string): void {
-    if ((this.#count['context'] ?? 0) > 0) this.emit('context', { time: this.clock.now, phase, context, name })
+    if (this.listenerCount('context') > 0) this.emit('context', { time: this.clock.now, phase, context, name })
   }
 }
