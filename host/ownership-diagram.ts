@@ -100,6 +100,19 @@ export function recordOwnership(sys: System): OwnershipRecorder {
   }
 }
 
+/** The numbers of the buffers some report is about, the buffer of the earliest report first. */
+export function reportedBuffers(rec: OwnershipRecorder): number[] {
+  const firstReport = (b: BufferHistory): number => {
+    for (const s of b.steps) if (s.what === 'report') return s.event.time
+    return Infinity
+  }
+  return rec.buffers
+    .map((b) => [b.number, firstReport(b)] as const)
+    .filter(([, t]) => t !== Infinity)
+    .sort((a, b) => a[1] - b[1] || a[0] - b[0])
+    .map(([n]) => n)
+}
+
 const dirName = (e: DmaApiTraceEvent): string =>
   e.type === 'coherent' ? 'coherent' : e.dir === DMA_TO_DEVICE ? 'DMA_TO_DEVICE' : e.dir === DMA_FROM_DEVICE ? 'DMA_FROM_DEVICE' : 'DMA_BIDIRECTIONAL'
 

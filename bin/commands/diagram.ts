@@ -25,8 +25,8 @@ const BUFFER_HELP = `--buffer takes:
               copy-engine.ts:179)
   report      the buffer the first report of the run is about`
 
-/** The buffer a --buffer value names, or a usage error that says what there is. */
-export function pickBuffer(rec: OwnershipRecorder, sel: string, reportMappings: readonly number[]): BufferHistory {
+/** The buffer a --buffer value names, or a usage error that says what there is (`reported`: buffer numbers, first report first). */
+export function pickBuffer(rec: OwnershipRecorder, sel: string, reported: readonly number[]): BufferHistory {
   const all = rec.buffers
   if (/^\d+$/.test(sel)) {
     const b = rec.buffer(Number(sel))
@@ -34,7 +34,7 @@ export function pickBuffer(rec: OwnershipRecorder, sel: string, reportMappings: 
     return b
   }
   if (sel === 'report') {
-    const b = all.find((x) => reportMappings.includes(x.number))
+    const b = reported.length === 0 ? undefined : rec.buffer(reported[0]!)
     if (b === undefined) throw new UsageError('--buffer report: no report of this run is about a DMA buffer (run it with dmalab run to see its reports)')
     return b
   }
@@ -70,20 +70,9 @@ export function registerDiagram(program: Command): void {
     const { scenario } = await loadScenario(arg)
     const options = platformOf(flags, flags.seed)
     let rec: OwnershipRecorder | null = null
-    const reportIds: number[] = []
     const r = await runOne(scenario, options, createLogger(level), {
       onBoot: (sys) => {
-        const recorder = od.recordOwnership(sys)
-        rec = recorder
-        // Buffer numbers of the reports, in order (the recorder numbers buffers as they appear).
-        const ids = new Map<number, number>()
-        sys.ktrace.on('dma', (e) => {
-          if ((e.op === 'map' || e.op === 'alloc') && !ids.has(e.id)) ids.set(e.id, ids.size + 1)
-        })
-        sys.ktrace.on('report', (e) => {
-          const n = e.mapping === undefined ? undefined : ids.get(e.mapping)
-          if (n !== undefined) reportIds.push(n)
-        })
+        rec = od.recordOwnership(sys)
       },
     })
     if (r.error !== undefined) {
@@ -94,6 +83,7 @@ export function registerDiagram(program: Command): void {
     const recorder = rec as OwnershipRecorder | null
     if (recorder === null) throw new Error('dmalab diagram: the run never booted a system')
     recorder.stop()
+    const reportIds = od.reportedBuffers(recorder)
     const header = `dmalab diagram ${scenario.name} — ${platformLabel(options)}`
     if (flags.list === true) {
       console.log(header)

@@ -16,7 +16,7 @@ import { ce_copy, ce_driver } from '../../drivers/misc/copy-engine.js'
 import { tnic_make_driver } from '../../drivers/net/tnic.js'
 import { ce_copy_peek } from '../fixtures/copy-engine-bad/missing-sync.js'
 import { PID_BUFFERS, PID_CPU, PID_DEVICES, PID_IRQS, startTrace, describeBuffer, type ChromeTrace } from '../../host/trace-event.js'
-import { apiName, ownershipDiagram, recordOwnership } from '../../host/ownership-diagram.js'
+import { apiName, ownershipDiagram, recordOwnership, reportedBuffers } from '../../host/ownership-diagram.js'
 import { TRACE_EVENT_SCHEMA } from '../helpers/trace-event-schema.js'
 
 const validate = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }).compile(TRACE_EVENT_SCHEMA)
@@ -46,7 +46,7 @@ const trackNames = (t: ChromeTrace, pid: number): string[] =>
   t.traceEvents.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.pid === pid).map((e) => String(e.args?.['name']))
 const onTrack = (t: ChromeTrace, pid: number, cat: string): number => t.traceEvents.filter((e) => e.pid === pid && e.cat === cat).length
 
-async function copyEngineRun(seed: number, bad: boolean): Promise<{ sys: System; trace: ChromeTrace; diagramOf: (n: number) => string; buffers: number }> {
+async function copyEngineRun(seed: number, bad: boolean): Promise<{ sys: System; trace: ChromeTrace; diagramOf: (n: number) => string; buffers: number; reported: number[] }> {
   const sys = boot({ log: 'silent', seed, devices: [new CopyEngine({ name: 'ce0' })] })
   const session = startTrace(sys)
   const own = recordOwnership(sys)
@@ -63,7 +63,7 @@ async function copyEngineRun(seed: number, bad: boolean): Promise<{ sys: System;
   })
   const trace = session.finish()
   own.stop()
-  return { sys, trace, buffers: own.buffers.length, diagramOf: (n) => ownershipDiagram(own.buffer(n)!) }
+  return { sys, trace, buffers: own.buffers.length, reported: reportedBuffers(own), diagramOf: (n) => ownershipDiagram(own.buffer(n)!) }
 }
 
 describe('Chrome trace of the copy engine', () => {
@@ -170,6 +170,8 @@ describe('ownership diagram', () => {
 
   it('puts the report where the driver read a buffer the device still owned', async () => {
     const run = await copyEngineRun(1, true)
+    expect(run.reported).toEqual([4])
+    expect((await copyEngineRun(1, false)).reported).toEqual([])
     const d = run.diagramOf(4)
     const i = (s: string) => d.indexOf(s)
     expect(i('DEV->>CPU: DMA write, 512 bytes')).toBeGreaterThan(i('dma_map_single'))
