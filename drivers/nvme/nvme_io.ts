@@ -266,7 +266,8 @@ export function nvme_handle_cqe(nvmeq: NvmeQueue, idx: number): void {
     return
   }
   // A completion for a request that is not in flight: the device completed it already (or never
-  // had it). Completing it again would end a request twice.
+  // had it). Completing it again would end a request twice. Linux does not check this (the genctr
+  // catches a tag's reuse only); a device that repeats a completion is what makes it necessary.
   if (!blk_mq_request_started(rq) || blk_mq_request_completed(rq)) {
     dev_warn(dev.pdev.dev, 'command id %d on queue %d is not in flight', command_id, nvmeq.qid)
     return
