@@ -2,7 +2,7 @@
  * docs/tutorial/: every chapter with an example quotes it verbatim and shows exactly what
  * `npx tsx docs/examples/run-tutorial.ts <example>` prints (test/helpers/doc-page.ts); the
  * pictures committed in docs/tutorial/ are what the examples draw now and are referenced by their
- * chapter; every relative link of the tutorial resolves; README.md links the index.
+ * chapter (a Mermaid diagram, .mmd, is also embedded in the chapter in a ```mermaid fence); every relative link of the tutorial resolves; README.md links the index.
  */
 import { existsSync, readdirSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
@@ -11,6 +11,7 @@ import { docPage, describeExamplesAndOutputs, read, root } from '../helpers/doc-
 const CHAPTERS = [
   { doc: 'docs/tutorial/mappings.md', prefix: 'tutorial-mappings' },
   { doc: 'docs/tutorial/rings.md', prefix: 'tutorial-rings' },
+  { doc: 'docs/tutorial/ownership.md', prefix: 'tutorial-ownership' },
 ]
 
 for (const c of CHAPTERS) describeExamplesAndOutputs(docPage(c.doc, c.prefix), 'run-tutorial.ts')
@@ -27,6 +28,9 @@ describe('the committed pictures are what the examples draw', () => {
       for (const [name, text] of Object.entries(files)) {
         expect(read(`docs/tutorial/${name}`), name).toBe(text)
         expect(page.markdown, name).toContain(`](${name})`)
+        // A Mermaid diagram is also shown in place, in a fence, as it was drawn.
+        if (name.endsWith('.mmd'))
+          expect(page.markdown, name).toContain(`\`\`\`mermaid\n${text.trimEnd()}\n\`\`\`\n`)
       }
     })
   }
@@ -35,7 +39,9 @@ describe('the committed pictures are what the examples draw', () => {
 describe('docs/tutorial links', () => {
   const pages = readdirSync(new URL('docs/tutorial/', root)).filter((f) => f.endsWith('.md'))
   const links = pages.flatMap((p) =>
-    [...read(`docs/tutorial/${p}`).matchAll(/\]\(([^)#\s]+)(#[^)\s]*)?\)/g)].map((m) => [p, m[1]!] as const).filter(([, l]) => !/^[a-z]+:/.test(l)),
+    [...read(`docs/tutorial/${p}`).matchAll(/\]\(([^)#\s]+)(#[^)\s]*)?\)/g)]
+      .map((m) => [p, m[1]!] as const)
+      .filter(([, l]) => !/^[a-z]+:/.test(l)),
   )
   it.each(links)('%s: %s resolves', (_page, link) => {
     expect(existsSync(new URL(`docs/tutorial/${link}`, root))).toBe(true)
