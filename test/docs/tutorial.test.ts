@@ -2,7 +2,8 @@
  * docs/tutorial/: every chapter with an example quotes it verbatim and shows exactly what
  * `npx tsx docs/examples/run-tutorial.ts <example>` prints (test/helpers/doc-page.ts); the
  * pictures committed in docs/tutorial/ are what the examples draw now and are referenced by their
- * chapter (a Mermaid diagram, .mmd, is also embedded in the chapter in a ```mermaid fence); every relative link of the tutorial resolves; README.md links the index.
+ * chapter (a Mermaid diagram, .mmd, is also embedded in the chapter in a ```mermaid fence); every
+ * relative link of the tutorial resolves; README.md links the index.
  */
 import { existsSync, readdirSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
@@ -12,6 +13,7 @@ const CHAPTERS = [
   { doc: 'docs/tutorial/mappings.md', prefix: 'tutorial-mappings' },
   { doc: 'docs/tutorial/rings.md', prefix: 'tutorial-rings' },
   { doc: 'docs/tutorial/ownership.md', prefix: 'tutorial-ownership' },
+  { doc: 'docs/tutorial/iommu.md', prefix: 'tutorial-iommu' },
 ]
 
 for (const c of CHAPTERS) describeExamplesAndOutputs(docPage(c.doc, c.prefix), 'run-tutorial.ts')
