@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest'
 import { docPage, describeExamplesAndOutputs, read, root } from '../helpers/doc-page.js'
 
 const CHAPTERS = [
+  { doc: 'docs/tutorial/what-is-dma.md', prefix: 'tutorial-what-is-dma' },
   { doc: 'docs/tutorial/mappings.md', prefix: 'tutorial-mappings' },
   { doc: 'docs/tutorial/rings.md', prefix: 'tutorial-rings' },
   { doc: 'docs/tutorial/ownership.md', prefix: 'tutorial-ownership' },
