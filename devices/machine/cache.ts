@@ -409,24 +409,27 @@ export class CpuCache {
 
   // ---------------------------------------------------------------- device side (coherent interconnect)
 
-  /** A coherent device read: DRAM, with dirty lines snooped over it. */
+  /**
+   * A coherent device read. Dirty lines it covers supply their data the way a snooped Modified
+   * line does on a read that does not take ownership: written back to DRAM and kept, clean (M to
+   * S/E); then the device reads DRAM. The device sees the CPU's data either way, and a buffer the
+   * device reads again costs no second snoop.
+   */
   snoopRead(pa: number, dst: Uint8Array, off: number, len: number): void {
-    this.#ram.read(pa, dst, off, len)
     const ls = this.lineSize
     const lpp = this.#linesPerPage
     const lastLine = Math.floor((pa + len - 1) / ls)
+    const state = this.#state
     for (let p = Math.floor(pa / PAGE_SIZE); p <= Math.floor(lastLine / lpp); p++) {
       const info = this.#info(p)
       if (info === undefined || info.dirty === 0) continue
-      for (let line = Math.max(Math.floor(pa / ls), p * lpp); line <= Math.min(lastLine, p * lpp + lpp - 1); line++) {
+      const stop = Math.min(lastLine, p * lpp + lpp - 1)
+      for (let line = Math.max(Math.floor(pa / ls), p * lpp); line <= stop; line++) {
         const idx = this.#lookup(line)
-        if (idx < 0 || this.#state[idx] !== DIRTY) continue
-        const from = Math.max(pa, line * ls)
-        const to = Math.min(pa + len, line * ls + ls)
-        const src = idx * ls + (from - line * ls)
-        dst.set(this.#data.subarray(src, src + (to - from)), off + (from - pa))
+        if (idx >= 0 && state[idx] === DIRTY) this.#writeback(idx)
       }
     }
+    this.#ram.read(pa, dst, off, len)
   }
 
   /** Before a coherent device write: dirty lines it partly covers are written back, all dropped. */

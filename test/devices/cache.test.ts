@@ -105,6 +105,11 @@ describe('CpuCache: write-back, write-allocate', () => {
     const dst = new Uint8Array(8)
     cache.snoopRead(BASE, dst, 0, 8)
     expect(dst[5]).toBe(0x77)
+    // The snooped Modified line was written back and kept, clean: DRAM has the CPU's byte now.
+    expect(cache.lineState(BASE)).toBe('clean')
+    const dram = new Uint8Array(8)
+    ram.read(BASE, dram, 0, 8)
+    expect(dram[5]).toBe(0x77)
     cache.snoopWrite(BASE, 8) // a device write of 8 bytes: the partial dirty line goes to DRAM first
     ram.write(BASE, new Uint8Array(8).fill(1), 0, 8)
     expect(cache.lineState(BASE)).toBe('invalid')
