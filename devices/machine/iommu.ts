@@ -98,8 +98,25 @@ export class IommuDomain {
 
   /** iommu_unmap: removes the PTEs of [iova, iova+size) and invalidates their IOTLB entries. */
   unmap(iova: number, size: number): void {
-    this.unmapFast(iova, size)
-    this.iotlbSync(iova, size)
+    // One pass: clearing the PTE and its IOTLB bit together is unmapFast + iotlbSync without
+    // parking the used translations on the stale list only to drop them again.
+    const stale = this.#stale
+    let vpn = Math.floor(iova / PAGE_SIZE)
+    const last = vpn + Math.ceil(size / PAGE_SIZE)
+    while (vpn < last) {
+      const t = Math.floor(vpn / PTES_PER_TABLE)
+      const stop = Math.min(last, (t + 1) * PTES_PER_TABLE)
+      const leaf = this.#leaf(t, false)
+      if (leaf !== undefined) {
+        for (let i = vpn - t * PTES_PER_TABLE, v = vpn; v < stop; v++, i++) {
+          if (leaf.prot[i] !== 0) this.#mappedPages--
+          leaf.prot[i] = 0
+          leaf.tlb[i] = 0
+        }
+      }
+      if (stale.size > 0) for (let v = vpn; v < stop; v++) stale.delete(v)
+      vpn = stop
+    }
   }
 
   /**

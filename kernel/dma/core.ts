@@ -260,10 +260,11 @@ export class DmaCore {
    */
   unmapIova(dev: Device, iova: number, npages: number): void {
     const domain = dev.port.domain!
-    domain.unmapFast(iova, npages * PAGE_SIZE)
-    if (this.#sys.options.iommu === 'lazy') this.flushQueue(dev)!.queue(iova, npages)
-    else {
-      domain.iotlbSync(iova, npages * PAGE_SIZE)
+    if (this.#sys.options.iommu === 'lazy') {
+      domain.unmapFast(iova, npages * PAGE_SIZE)
+      this.flushQueue(dev)!.queue(iova, npages)
+    } else {
+      domain.unmap(iova, npages * PAGE_SIZE) // iommu_unmap_fast + iommu_iotlb_sync
       dev.iovad!.free(iova, npages)
     }
   }
