@@ -14,6 +14,7 @@ const CHAPTERS = [
   { doc: 'docs/tutorial/mappings.md', prefix: 'tutorial-mappings' },
   { doc: 'docs/tutorial/rings.md', prefix: 'tutorial-rings' },
   { doc: 'docs/tutorial/ownership.md', prefix: 'tutorial-ownership' },
+  { doc: 'docs/tutorial/barriers.md', prefix: 'tutorial-barriers' },
   { doc: 'docs/tutorial/iommu.md', prefix: 'tutorial-iommu' },
 ]
 
