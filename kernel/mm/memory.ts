@@ -89,16 +89,20 @@ export function cpuPa(t: Task, fn: string, p: unknown, len: number, arg = 'p'): 
 
 // ---------------------------------------------------------------------- KASAN
 
+/** The access as KASAN's report names it (built only when there is a report). */
+function kasanWhat(pa: number, len: number, write: boolean, fn: string): string {
+  return `${write ? 'Write' : 'Read'} of size ${len} at addr ${hex(pa + PAGE_OFFSET)} by ${fn}()`
+}
+
 /** KASAN's check of a CPU access; returns the object holding pa (for the sanitizer). */
 function kasanCheck(sys: Sys, pa: number, len: number, write: boolean, fn: string): KObject | null | undefined {
   const meta = sys.pages.at(pa)
-  const what = `${write ? 'Write' : 'Read'} of size ${len} at addr ${hex(pa + PAGE_OFFSET)} by ${fn}()`
   if (meta === undefined || meta.state !== PAGE_ALLOCATED) {
     if (sys.checks.kasan) {
       const freed = meta?.state === PAGE_FREED
       sys.report({
         kind: freed ? 'use-after-free' : 'out-of-bounds',
-        message: `BUG: KASAN: ${freed ? 'use-after-free' : 'wild-memory-access'}: ${what}: the page is ${freed ? 'free' : 'not allocated'}`,
+        message: `BUG: KASAN: ${freed ? 'use-after-free' : 'wild-memory-access'}: ${kasanWhat(pa, len, write, fn)}: the page is ${freed ? 'free' : 'not allocated'}`,
         object: meta?.object,
         details: { addr: pa + PAGE_OFFSET, len, write },
       })
@@ -110,7 +114,7 @@ function kasanCheck(sys: Sys, pa: number, len: number, write: boolean, fn: strin
   else obj = meta.object
   if (obj === null) {
     if (meta.slab !== null && sys.checks.kasan) {
-      sys.report({ kind: 'out-of-bounds', message: `BUG: KASAN: slab-out-of-bounds: ${what}: no object was ever allocated there (${meta.slab.cacheName})`, details: { addr: pa + PAGE_OFFSET, len, write } })
+      sys.report({ kind: 'out-of-bounds', message: `BUG: KASAN: slab-out-of-bounds: ${kasanWhat(pa, len, write, fn)}: no object was ever allocated there (${meta.slab.cacheName})`, details: { addr: pa + PAGE_OFFSET, len, write } })
     }
     return null
   }
@@ -118,14 +122,14 @@ function kasanCheck(sys: Sys, pa: number, len: number, write: boolean, fn: strin
   if (!obj.live) {
     sys.report({
       kind: 'use-after-free',
-      message: `BUG: KASAN: ${obj.kind === 'kmalloc' ? 'slab-' : ''}use-after-free: ${what}: the ${obj.size}-byte object at ${hex(obj.pa + PAGE_OFFSET)} was freed`,
+      message: `BUG: KASAN: ${obj.kind === 'kmalloc' ? 'slab-' : ''}use-after-free: ${kasanWhat(pa, len, write, fn)}: the ${obj.size}-byte object at ${hex(obj.pa + PAGE_OFFSET)} was freed`,
       object: obj,
       details: { addr: pa + PAGE_OFFSET, len, write, object: obj.pa + PAGE_OFFSET, objectSize: obj.size },
     })
   } else if (pa < obj.pa || pa + len > obj.pa + obj.size) {
     sys.report({
       kind: 'out-of-bounds',
-      message: `BUG: KASAN: ${obj.kind === 'kmalloc' ? 'slab-' : ''}out-of-bounds: ${what}: the access ends ${pa + len - (obj.pa + obj.size)} bytes beyond the ${obj.size}-byte object at ${hex(obj.pa + PAGE_OFFSET)}`,
+      message: `BUG: KASAN: ${obj.kind === 'kmalloc' ? 'slab-' : ''}out-of-bounds: ${kasanWhat(pa, len, write, fn)}: the access ends ${pa + len - (obj.pa + obj.size)} bytes beyond the ${obj.size}-byte object at ${hex(obj.pa + PAGE_OFFSET)}`,
       object: obj,
       details: { addr: pa + PAGE_OFFSET, len, write, object: obj.pa + PAGE_OFFSET, objectSize: obj.size },
     })
