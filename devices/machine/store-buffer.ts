@@ -15,10 +15,14 @@
 import type { Ram } from './ram.js'
 import type { Rng } from './rng.js'
 
+/** A buffered store; its bytes live in a reusable slot (stores are a few bytes, at most a line or so). */
 interface Store {
-  readonly pa: number
-  readonly bytes: Uint8Array
+  pa: number
+  len: number
+  bytes: Uint8Array
 }
+
+const SLOT_BYTES = 64
 
 export class StoreBuffer {
   /** Whether stores are buffered at all (weakly ordered platforms only). */
@@ -28,6 +32,8 @@ export class StoreBuffer {
   readonly #ram: Ram
   readonly #rng: Rng
   readonly #entries: Store[] = []
+  /** Drained entries kept for reuse: the buffer allocates nothing per store in the steady state. */
+  readonly #free: Store[] = []
   /** Stores drained out of program order (for tests and statistics). */
   reordered = 0
 
@@ -48,52 +54,79 @@ export class StoreBuffer {
       this.#ram.write(pa, src, off, len)
       return
     }
-    this.#entries.push({ pa, bytes: src.slice(off, off + len) })
+    let st = this.#free.pop()
+    if (st === undefined) st = { pa, len, bytes: new Uint8Array(Math.max(SLOT_BYTES, len)) }
+    else if (st.bytes.length < len) st.bytes = new Uint8Array(len)
+    st.pa = pa
+    st.len = len
+    const b = st.bytes
+    if (len <= 16) for (let i = 0; i < len; i++) b[i] = src[off + i]!
+    else b.set(src.subarray(off, off + len))
+    this.#entries.push(st)
     while (this.#entries.length > this.capacity) this.#drainOne()
   }
+
+  /** Scratch: which entries may drain now (no older store to an overlapping address is buffered). */
+  #eligible = new Uint8Array(16)
 
   /** Drains one store, chosen by the seeded generator among those that may go first. */
   #drainOne(): void {
     const e = this.#entries
-    // A store may drain only if no older store to an overlapping address is still buffered.
-    const eligible: number[] = []
+    if (this.#eligible.length < e.length) this.#eligible = new Uint8Array(e.length * 2)
+    const ok = this.#eligible
+    let eligible = 0
     for (let i = 0; i < e.length; i++) {
       const s = e[i]!
-      let blocked = false
+      let may = 1
       for (let j = 0; j < i; j++) {
         const o = e[j]!
-        if (o.pa < s.pa + s.bytes.length && s.pa < o.pa + o.bytes.length) {
-          blocked = true
+        if (o.pa < s.pa + s.len && s.pa < o.pa + o.len) {
+          may = 0
           break
         }
       }
-      if (!blocked) eligible.push(i)
+      ok[i] = may
+      eligible += may
     }
-    const pick = eligible[this.#rng.int(eligible.length)]!
+    let k = this.#rng.int(eligible)
+    let pick = 0
+    for (let i = 0; i < e.length; i++) {
+      if (ok[i] === 1 && k-- === 0) {
+        pick = i
+        break
+      }
+    }
     if (pick !== 0) this.reordered++
-    const [s] = e.splice(pick, 1)
-    this.#ram.write(s!.pa, s!.bytes, 0, s!.bytes.length)
+    const s = e[pick]!
+    for (let i = pick; i < e.length - 1; i++) e[i] = e[i + 1]!
+    e.length--
+    this.#ram.write(s.pa, s.bytes, 0, s.len)
+    this.#free.push(s)
   }
 
   /** Drains every buffered store in program order (a barrier). */
   drain(): void {
-    if (this.#entries.length === 0) return
-    for (const s of this.#entries) this.#ram.write(s.pa, s.bytes, 0, s.bytes.length)
-    this.#entries.length = 0
+    const e = this.#entries
+    if (e.length === 0) return
+    for (const s of e) {
+      this.#ram.write(s.pa, s.bytes, 0, s.len)
+      this.#free.push(s)
+    }
+    e.length = 0
   }
 
   /** Overlays buffered stores onto a CPU load of [pa, pa+len) into dst[off..] (forwarding). */
   forward(pa: number, dst: Uint8Array, off: number, len: number): void {
     for (const s of this.#entries) {
       const from = Math.max(pa, s.pa)
-      const to = Math.min(pa + len, s.pa + s.bytes.length)
-      if (from < to) dst.set(s.bytes.subarray(from - s.pa, to - s.pa), off + (from - pa))
+      const to = Math.min(pa + len, s.pa + s.len)
+      for (let a = from; a < to; a++) dst[off + (a - pa)] = s.bytes[a - s.pa]!
     }
   }
 
   /** Whether any buffered store overlaps [pa, pa+len). */
   holds(pa: number, len: number): boolean {
-    for (const s of this.#entries) if (s.pa < pa + len && pa < s.pa + s.bytes.length) return true
+    for (const s of this.#entries) if (s.pa < pa + len && pa < s.pa + s.len) return true
     return false
   }
 }
