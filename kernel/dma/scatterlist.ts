@@ -169,13 +169,26 @@ function checkNents(t: Task, fn: string, nents: unknown): number {
 function entries(t: Task, fn: string, sgl: unknown, nents: unknown): Scatterlist[] {
   if (!(sgl instanceof Scatterlist)) badArg(t, fn, 'sgl', 'must be a scatterlist (the first entry)')
   if (typeof nents !== 'number' || !Number.isInteger(nents) || nents < 1) badArg(t, fn, 'nents', `must be a positive integer, got ${String(nents)}`)
-  const list = [...for_each_sg(sgl, nents)]
+  const list: Scatterlist[] = []
+  for (let cur: Scatterlist | null = sgl; list.length < nents && cur !== null; cur = cur.next) list.push(cur)
   if (list.length < nents) badArg(t, fn, 'nents', `is ${nents} but the list has ${list.length} entries`)
-  for (const [i, sg] of list.entries()) {
+  for (let i = 0; i < list.length; i++) {
+    const sg = list[i]!
     if (!(sg.page instanceof Page) || !isUint(sg.length) || sg.length === 0) badArg(t, fn, 'sgl', `entry ${i} has no buffer (sg_set_buf/sg_set_page first)`)
     if (!isUint(sg.offset)) badArg(t, fn, 'sgl', `entry ${i} has an impossible offset ${describeArg(sg.offset)}`)
   }
   return list
+}
+
+/** dma_map_sg's failure path: what was mapped is released and the entries are cleared; returns 0. */
+function mapSgFail(sys: System, parts: readonly DmaMapping[], list: readonly Scatterlist[]): number {
+  for (const p of parts) sys.dma.release(p)
+  for (const sg of list) {
+    sg.mapping = null
+    sg.dma_address = 0 as DmaAddr
+    sg.dma_length = 0
+  }
+  return 0
 }
 
 /** Maps nents entries; returns the number of DMA segments (fewer when merged), 0 on failure. */
@@ -189,15 +202,6 @@ export function dma_map_sg_attrs(dev: Device, sgl: Scatterlist, nents: number, d
   const stack = sys.checks.stacks ? captureStack() : []
   if (sgl.mapped !== null) badArg(t, fn, 'sgl', 'is already mapped ("the sg cannot be mapped again if it has been mapped once")')
   const parts: DmaMapping[] = []
-  const fail = () => {
-    for (const p of parts) sys.dma.release(p)
-    for (const sg of list) {
-      sg.mapping = null
-      sg.dma_address = 0 as DmaAddr
-      sg.dma_length = 0
-    }
-    return 0
-  }
   let count: number
   let iovaBase = -1
   let iovaTotal = 0
@@ -205,7 +209,7 @@ export function dma_map_sg_attrs(dev: Device, sgl: Scatterlist, nents: number, d
     for (const sg of list) {
       const pa = sg.page!.pfn * PAGE_SIZE + sg.offset
       const m = sys.dma.map({ dev: d, cpuPa: pa, size: sg.length, dir: direction, attrs, type: 'scatter-gather', object: sys.slab.objectAt(pa) ?? null, stack })
-      if (m === null) return fail()
+      if (m === null) return mapSgFail(sys, parts, list)
       parts.push(m)
       sg.mapping = m
       sg.dma_address = m.dma as DmaAddr
@@ -214,13 +218,18 @@ export function dma_map_sg_attrs(dev: Device, sgl: Scatterlist, nents: number, d
     count = list.length
   } else {
     // iommu_dma_map_sg: one IOVA range, each entry at its page offset, then merge.
-    const spans = list.map((sg) => pagesSpanned(sg.page!.pfn * PAGE_SIZE + sg.offset, sg.length))
-    iovaTotal = spans.reduce((a, b) => a + b, 0)
+    const spans: number[] = []
+    for (const sg of list) {
+      const n = pagesSpanned(sg.page!.pfn * PAGE_SIZE + sg.offset, sg.length)
+      spans.push(n)
+      iovaTotal += n
+    }
     iovaBase = d.iovad.alloc(iovaTotal, d.dmaLimit)
-    if (iovaBase < 0) return fail()
+    if (iovaBase < 0) return mapSgFail(sys, parts, list)
     const prot = direction === DMA_TO_DEVICE ? IOMMU_READ : direction === DMA_FROM_DEVICE ? IOMMU_WRITE : IOMMU_READ | IOMMU_WRITE
     let at = iovaBase
-    for (const [i, sg] of list.entries()) {
+    for (let i = 0; i < list.length; i++) {
+      const sg = list[i]!
       const pa = sg.page!.pfn * PAGE_SIZE + sg.offset
       if (!d.dma_coherent && (attrs & DMA_ATTR_SKIP_CPU_SYNC) === 0) sys.dma.archSyncForDevice(pa, sg.length)
       d.port.domain!.map(at, Math.floor(pa / PAGE_SIZE) * PAGE_SIZE, spans[i]! * PAGE_SIZE, prot)
@@ -245,7 +254,8 @@ export function dma_map_sg_attrs(dev: Device, sgl: Scatterlist, nents: number, d
         last.len += m.size
       } else segs.push({ dma: m.dma, len: m.size })
     }
-    for (const [i, sg] of list.entries()) {
+    for (let i = 0; i < list.length; i++) {
+      const sg = list[i]!
       const s = segs[i]
       sg.dma_address = (s?.dma ?? 0) as DmaAddr
       sg.dma_length = s?.len ?? 0
@@ -293,9 +303,7 @@ export function dma_unmap_sg_attrs(dev: Device, sgl: Scatterlist, nents: number,
   }
   for (const p of mp.parts) sys.dma.unmap(p, direction, typeof attrs === 'number' ? attrs : 0)
   if (mp.iova >= 0) sys.dma.unmapIova(d, mp.iova, mp.iovaPages)
-  for (const sg of for_each_sg(sgl, mp.nents)) {
-    sg.mapping = null
-  }
+  for (let sg: Scatterlist | null = sgl, i = 0; sg !== null && i < mp.nents; sg = sg.next, i++) sg.mapping = null
   sgl.mapped = null
 }
 
