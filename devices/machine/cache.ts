@@ -15,6 +15,7 @@
 import type { Ram } from './ram.js'
 import type { Rng } from './rng.js'
 import type { StoreBuffer } from './store-buffer.js'
+import type { LoadOrder } from './load-order.js'
 
 export interface CacheConfig {
   /** Line size in bytes: a power of two from 16 to 512. */
@@ -101,6 +102,8 @@ export class CpuCache {
   readonly #linesPerPage: number
   /** Where CPU stores to non-cacheable pages go (a weakly ordered CPU's store buffer), if any. */
   storeBuffer: StoreBuffer | null = null
+  /** Load-load reordering of CPU loads of non-cacheable pages (weakly ordered CPUs), if any. */
+  loadOrder: LoadOrder | null = null
 
   constructor(ram: Ram, rng: Rng, config: CacheConfig = DEFAULT_CACHE_CONFIG) {
     const { lineSize, size, ways, speculation } = config
@@ -275,6 +278,7 @@ export class CpuCache {
   read(pa: number, dst: Uint8Array, off: number, len: number): void {
     if (this.#info(Math.floor(pa / PAGE_SIZE))?.uncached === true) {
       this.#ram.read(pa, dst, off, len)
+      this.loadOrder?.load(pa, dst, off, len)
       this.storeBuffer?.forward(pa, dst, off, len)
       return
     }
@@ -299,6 +303,7 @@ export class CpuCache {
   /** CPU store of src[off..off+len) to pa (write-allocate). */
   write(pa: number, src: Uint8Array, off: number, len: number): void {
     if (this.#info(Math.floor(pa / PAGE_SIZE))?.uncached === true) {
+      this.loadOrder?.cpuStore(pa, len)
       if (this.storeBuffer !== null) this.storeBuffer.store(pa, src, off, len)
       else this.#ram.write(pa, src, off, len)
       return
@@ -325,6 +330,7 @@ export class CpuCache {
   /** CPU stores of one byte value over [pa, pa+len) (memset). */
   fill(pa: number, value: number, len: number): void {
     if (this.#info(Math.floor(pa / PAGE_SIZE))?.uncached === true) {
+      this.loadOrder?.cpuStore(pa, len)
       if (this.storeBuffer !== null) this.storeBuffer.store(pa, new Uint8Array(len).fill(value), 0, len)
       else this.#ram.fill(pa, value, len)
       return

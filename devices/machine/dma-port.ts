@@ -199,6 +199,7 @@ export class DmaPort {
     let dj = 0
     while (i < n && j < k) {
       const piece = Math.min(sLen[i]! - si, this.#runLen[j]! - dj)
+      if (m.loadOrder.enabled) this.#logWrite(this.#runPa[j]! + dj, piece)
       m.ram.copy(this.#runPa[j]! + dj, sPa[i]! + si, piece)
       si += piece
       dj += piece
@@ -212,6 +213,18 @@ export class DmaPort {
       }
     }
     return MEMTX_OK
+  }
+
+  /**
+   * A write about to land on non-cacheable memory is logged for the CPU's load-load reordering
+   * (devices/machine/load-order.ts), unless it is a hostile device's mutated record (garbage, not
+   * part of the device's ordered writes; kernel/dma/ordering.ts skips it too).
+   */
+  #logWrite(pa: number, len: number): void {
+    const m = this.#machine
+    if (!m.cache.isUncached(pa)) return
+    if (m.doubleFetch.isUntrusted(this.name, m.clock.now)) return
+    m.loadOrder.deviceWrite(pa, len)
   }
 
   #traced(bus: number, len: number, write: boolean, result: MemTxResult): MemTxResult {
@@ -250,6 +263,7 @@ export class DmaPort {
       const l = this.#runLen[i]!
       obs?.access(this, pa, l, true, bus + (o - off))
       if (this.coherent) m.cache.snoopWrite(pa, l)
+      else if (m.loadOrder.enabled) this.#logWrite(pa, l)
       m.ram.write(pa, src, o, l)
       if (m.doubleFetch.active) m.doubleFetch.deviceWrite(pa, l)
       o += l

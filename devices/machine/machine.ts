@@ -15,6 +15,7 @@ import { InterruptController } from './intc.js'
 import { Iommu, type IommuFault, type IommuMode } from './iommu.js'
 import { Ram, type RamBank } from './ram.js'
 import { Rng } from './rng.js'
+import { LoadOrder } from './load-order.js'
 import { DoubleFetchWatch } from '../framework/hostile.js'
 import { StoreBuffer } from './store-buffer.js'
 import { FaultInjector } from '../framework/faults.js'
@@ -76,6 +77,8 @@ export class Machine {
   readonly cache: CpuCache
   /** The CPU's store buffer for non-cacheable memory (weakly ordered platforms buffer; TSO does not). */
   readonly storeBuffer: StoreBuffer
+  /** Load-load reordering of CPU loads of non-cacheable memory (weakly ordered platforms). */
+  readonly loadOrder: LoadOrder
   readonly iommu: Iommu
   /** Virtual time (ns) and the event queue every device and the kernel schedule on. */
   readonly clock = new VirtualClock()
@@ -110,6 +113,10 @@ export class Machine {
     this.cache = new CpuCache(this.ram, this.rng.fork(), config.cache ?? DEFAULT_CACHE_CONFIG)
     this.storeBuffer = new StoreBuffer(this.ram, this.rng.fork(), this.platform.weaklyOrdered)
     this.cache.storeBuffer = this.storeBuffer
+    // Its own stream, derived from the seed without drawing from the machine's (which would move
+    // every later draw of every existing seed).
+    this.loadOrder = new LoadOrder(this.ram, new Rng((config.seed % 0x1_0000_0000) * 0x20_0000 + 0x10ad), this.platform.weaklyOrdered)
+    this.cache.loadOrder = this.loadOrder
     this.iommu = new Iommu(config.iommu)
     this.pci = new PciBus(this)
   }

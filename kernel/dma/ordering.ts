@@ -150,6 +150,8 @@ export class Ordering {
   readBarrier(): void {
     if (this.#cpuSeen > this.#horizon) this.#horizon = this.#cpuSeen
     this.#cpuSeen = 0
+    // The machine's loads are ordered by it too: what they may return early is forgotten.
+    this.#sys.machine.loadOrder.barrier()
   }
 
   /** An MMIO write to dev: the device observes it now (relaxed: without an implied barrier). */

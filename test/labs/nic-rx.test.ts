@@ -44,6 +44,11 @@ describe('nic-rx', () => {
     expect(r.out).toContain(`missing-barrier at tnic_rx.ts:${lineOf(file, 'const length = desc.length')} (in `)
     expect(r.out).toMatch(/FAIL +0\/ 15 +rule: barriers/)
     expect(r.out).toContain('DD is written last: read the length only after dma_rmb() (hint 3)')
-    expect(scoreOf(r)).toBe(85)
+    // Where loads are reordered (devices/machine/load-order.ts) some frame's length is read from
+    // before the NIC's write-back; x86_64 keeps loads in order.
+    expect(r.out).toMatch(/FAIL +13\/ 20 +the data is right on every platform \(8\/12\)/)
+    expect(r.out).toMatch(/arm64 swiotlb=force iommu=strict: 200 frames sent, .*[1-9]\d* corrupt/)
+    expect(r.out).not.toMatch(/x86_64 swiotlb=\w+ iommu=\w+: \d+ frames sent/)
+    expect(scoreOf(r)).toBe(78)
   })
 })

@@ -1,0 +1,139 @@
+/**
+ * Load-load reordering on weakly ordered CPUs (ARMv8, RISC-V RVWMO), for CPU loads of
+ * non-cacheable memory — coherent DMA memory on a non-coherent platform — that devices write.
+ *
+ * Documentation/memory-barriers.txt, "DMA barriers": a driver reads a descriptor's status (DD bit,
+ * phase tag) and then the rest of it; "the dma_rmb() allows us to guarantee that the device has
+ * released ownership before we read the data from the descriptor". Without it a weakly ordered
+ * CPU may satisfy the later load first, before the device's write of that data landed, and return
+ * what was there before.
+ *
+ * The model. Device writes to non-cacheable pages since the CPU's last read barrier are logged,
+ * each with a sequence number (the device's write order) and the bytes it overwrote. A CPU load of
+ * bytes whose newest logged write is *older* than one the CPU already loaded since that barrier
+ * could have been performed before that write landed: with the configured probability (seeded) it
+ * returns what those bytes held before the first logged write. A read barrier (rmb, dma_rmb, mb, a
+ * non-relaxed readl, a sync for the CPU, interrupt entry) empties the log: every later load is
+ * performed after it, when the device's writes had landed. So does the reorder window: only the
+ * newest REORDER_WINDOW writes are kept (a CPU does not satisfy a load arbitrarily early). A CPU
+ * store over logged bytes supersedes the device's write there for this CPU's loads. A hostile
+ * device's mutated records (hostile mode) are not logged, as kernel/dma/ordering.ts does not
+ * count them.
+ *
+ * kernel/dma/ordering.ts reports the same pattern (`missing-barrier`, case (b)) when checks are
+ * on; this class makes it *happen*, with checks on or off. On TSO (x86_64) it is off.
+ */
+
+import type { Ram } from './ram.js'
+import { Rng } from './rng.js'
+
+/** The probability that a load which may be reordered returns the old value (seeded). */
+export const DEFAULT_STALE_LOAD_PROBABILITY = 0.5
+/** Device writes kept for reordering: older ones count as landed before any load in flight. */
+export const REORDER_WINDOW = 64
+
+/** One logged device write: where, its order, and the bytes it overwrote. */
+interface Logged {
+  readonly pa: number
+  readonly len: number
+  readonly seq: number
+  readonly old: Uint8Array
+}
+
+export class LoadOrder {
+  /** Whether loads may be reordered at all (weakly ordered platforms only). */
+  readonly enabled: boolean
+  /** The probability that a reorderable load is satisfied early (returns the old value). */
+  readonly probability: number
+  readonly #ram: Ram
+  readonly #rng: Rng
+  #seq = 0
+  /** Device writes to non-cacheable memory since the last read barrier, oldest first. */
+  #log: Logged[] = []
+  /** The newest device write the CPU has loaded since its last read barrier. */
+  #cpuSeen = 0
+  /** Loads that returned the value from before the device's write (for tests and statistics). */
+  staleLoads = 0
+
+  constructor(ram: Ram, rng: Rng, enabled: boolean, probability = DEFAULT_STALE_LOAD_PROBABILITY) {
+    this.#ram = ram
+    this.#rng = rng
+    this.enabled = enabled
+    this.probability = probability
+  }
+
+  /** A device is about to write [pa, pa+len) of non-cacheable memory: log it with the old bytes. */
+  deviceWrite(pa: number, len: number): void {
+    if (!this.enabled || len <= 0) return
+    const old = new Uint8Array(len)
+    this.#ram.read(pa, old, 0, len)
+    this.#log.push({ pa, len, seq: ++this.#seq, old })
+    if (this.#log.length > REORDER_WINDOW) this.#log.shift()
+  }
+
+  /** A CPU store to [pa, pa+len): the CPU's own store is what its later loads see there. */
+  cpuStore(pa: number, len: number): void {
+    const log = this.#log
+    if (log.length === 0 || len <= 0) return
+    if (log.some((w) => w.pa < pa + len && pa < w.pa + w.len))
+      this.#log = log.filter((w) => !(w.pa < pa + len && pa < w.pa + w.len))
+  }
+
+  /** A read barrier: later loads are performed after it, when every logged write had landed. */
+  barrier(): void {
+    this.#cpuSeen = 0
+    if (this.#log.length > 0) this.#log = []
+  }
+
+  /**
+   * A CPU load of [pa, pa+len) whose current contents are in dst[off..]. Bytes whose newest
+   * device write is older than a write this CPU already loaded since its last read barrier may be
+   * replaced, all together, by what they held before (the load was satisfied early).
+   */
+  load(pa: number, dst: Uint8Array, off: number, len: number): void {
+    const log = this.#log
+    if (log.length === 0 || len <= 0) return
+    let newest = 0
+    let stale = false
+    for (const w of log) {
+      if (w.pa >= pa + len || pa >= w.pa + w.len) continue
+      if (w.seq > newest) newest = w.seq
+    }
+    if (newest === 0) return
+    // Per byte: the newest write covering it decides whether it may be early.
+    for (let a = pa; a < pa + len && !stale; a++) {
+      const d = this.#newestAt(a)
+      if (d !== 0 && d < this.#cpuSeen) stale = true
+    }
+    if (stale && this.#rng.chance(this.probability)) {
+      newest = 0
+      for (let a = pa; a < pa + len; a++) {
+        const d = this.#newestAt(a)
+        if (d === 0) continue
+        if (d >= this.#cpuSeen) {
+          if (d > newest) newest = d
+          continue
+        }
+        // What the byte held before the first logged write to it.
+        for (const w of log) {
+          if (a >= w.pa && a < w.pa + w.len) {
+            dst[off + (a - pa)] = w.old[a - w.pa]!
+            break
+          }
+        }
+      }
+      this.staleLoads++
+    }
+    if (newest > this.#cpuSeen) this.#cpuSeen = newest
+  }
+
+  /** The sequence number of the newest logged write covering byte a (0: none). */
+  #newestAt(a: number): number {
+    const log = this.#log
+    for (let i = log.length - 1; i >= 0; i--) {
+      const w = log[i]!
+      if (a >= w.pa && a < w.pa + w.len) return w.seq
+    }
+    return 0
+  }
+}
