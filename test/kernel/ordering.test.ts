@@ -7,7 +7,13 @@ import { describe, expect, it } from 'vitest'
 import {
   boot,
   dma_alloc_coherent,
+  dma_free_coherent,
   dma_rmb,
+  IRQ_HANDLED,
+  IRQ_NONE,
+  readl,
+  request_irq,
+  udelay,
   dma_wmb,
   mem_read32,
   mem_write32,
@@ -172,6 +178,85 @@ describe('a sleep between two stores', () => {
       })
       expect(hw.deviceRead(ring.dma, 4)).toEqual(new Uint8Array([0xc, 0, 0, 0]))
       expect(hw.deviceRead(ring.dma + 4, 4)).toEqual(new Uint8Array([0xb, 0, 0, 0]))
+      expect(kinds(sys)).toEqual([])
+    })
+  }
+})
+
+/** The rig with an interrupt handler that, when armed, loads the data word (no dma_rmb of its own). */
+async function irqRig(arch: (typeof ARCHES)[number]) {
+  const r = await rig(arch)
+  const seen: number[] = []
+  const pdev = r.sys.pciDevice('ring0')!
+  const rc = await r.sys.run(() =>
+    request_irq(
+      pdev.irq,
+      () => {
+        // The data, loaded first thing in the handler: before readl(), whose read barrier would
+        // order it anyway — here only the interrupt entry does.
+        const data = mem_read32(r.ring.cpu, 0)
+        const cause = readl(r.regs)
+        if (cause === 0) return IRQ_NONE
+        writel(cause, (r.regs + 4) as IoAddr)
+        seen.push(data)
+        return IRQ_HANDLED
+      },
+      0,
+      'ring',
+      r.hw,
+    ),
+  )
+  expect(rc).toBe(0)
+  return { ...r, seen }
+}
+
+describe('what orders loads besides dma_rmb (kernel/dma/ordering.ts, devices/machine/load-order.ts)', () => {
+  for (const arch of ARCHES) {
+    it(`interrupt entry: the flag loaded in process context, the data in the handler, is silent and right (${arch})`, async () => {
+      const { sys, hw, ring, seen } = await irqRig(arch)
+      const flag = await sys.run(() => {
+        hw.deviceWrite(ring.dma, new Uint8Array([0x78, 0x56, 0x34, 0x12])) // the data
+        hw.deviceWrite(ring.dma + 4, new Uint8Array([1, 0, 0, 0])) // then the flag
+        const f = mem_read32(ring.cpu, 4)
+        hw.fire(0, 100)
+        udelay(1) // the CPU spins (no context switch); the interrupt arrives: its entry orders the loads
+        return f
+      })
+      expect(flag).toBe(1)
+      expect(seen).toEqual([0x12345678])
+      expect(kinds(sys)).toEqual([])
+      expect(sys.machine.loadOrder.staleLoads).toBe(0)
+    })
+
+    it(`the CPU's own store over device-written data supersedes it: loaded after the flag, silent and the CPU's value (${arch})`, async () => {
+      const { sys, hw, ring } = await rig(arch)
+      const data = await sys.run(() => {
+        hw.deviceWrite(ring.dma, new Uint8Array([0x78, 0x56, 0x34, 0x12]))
+        hw.deviceWrite(ring.dma + 4, new Uint8Array([1, 0, 0, 0]))
+        mem_write32(ring.cpu, 0, 0xc0ffee) // the driver overwrites the data word itself
+        if (mem_read32(ring.cpu, 4) !== 1) return -1
+        return mem_read32(ring.cpu, 0)
+      })
+      expect(data).toBe(0xc0ffee)
+      expect(kinds(sys)).toEqual([])
+      expect(sys.machine.loadOrder.staleLoads).toBe(0)
+    })
+
+    it(`memory freed and allocated again starts a new life: what the device wrote there before orders nothing (${arch})`, async () => {
+      const { sys, hw, ring } = await rig(arch)
+      const pdev = sys.pciDevice('ring0')!
+      const again = await sys.run(() => {
+        hw.deviceWrite(ring.dma + 64, new Uint8Array([0x78, 0x56, 0x34, 0x12])) // written first
+        hw.deviceWrite(ring.dma + 68, new Uint8Array([1, 0, 0, 0])) // written last
+        dma_free_coherent(pdev.dev, 4096, ring.cpu, ring.dma)
+        const b = dma_alloc_coherent(pdev.dev, 4096)!
+        expect(b.cpu).toBe(ring.cpu) // the same memory
+        // Its first user loads the two words in the opposite order: zeroed memory, nothing to order.
+        const v = [mem_read32(b.cpu, 68), mem_read32(b.cpu, 64)]
+        dma_free_coherent(pdev.dev, 4096, b.cpu, b.dma)
+        return v
+      })
+      expect(again).toEqual([0, 0])
       expect(kinds(sys)).toEqual([])
     })
   }
