@@ -10,7 +10,7 @@ import {
   REQ_OP_DRV_OUT, REQ_OP_FLUSH, REQ_OP_READ, REQ_OP_WRITE, REQ_OP_WRITE_ZEROES,
   blk_mq_complete_request, blk_mq_request_completed, blk_mq_request_started, pr_err, type BlkMqTags, blk_mq_end_request, blk_mq_rq_state, blk_mq_rq_to_pdu, blk_mq_start_request,
   blk_mq_tag_to_rq, blk_rq_bytes, blk_rq_map_sg, blk_rq_payload_bytes, blk_rq_pos, dev_warn, dma_map_sg, dma_pool_alloc,
-  dma_pool_free, dma_rmb, dma_unmap_sg, lower_32_bits, mem_write64, ptr_add, readl, req_op, rq_dma_dir, schedule_work,
+  dma_pool_free, dma_rmb, dma_unmap_sg, lower_32_bits, mem_write64, mem_write_bytes, ptr_add, readl, req_op, rq_dma_dir, schedule_work,
   sg_dma_address, sg_dma_len, sg_next, spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore,
   upper_32_bits, writel, defineStruct,
   type BlkEhTimerReturn, type BlkMqHwCtx, type BlkMqQueueData, type Request, type Scatterlist, type blk_status_t,
@@ -135,26 +135,35 @@ export function nvme_map_data(dev: NvmeDev, rq: Request, iod: NvmeIod): NvmePrps
 
 /** nvme_sq_copy_cmd + nvme_write_sq_db: the entry at sq_tail, then (if asked) the doorbell. */
 export function nvme_write_sqe(nvmeq: NvmeQueue, rq: Request, iod: NvmeIod, prp1: number, prp2: number, write_sq: boolean): void {
-  const c = nvme_command.at(nvmeq.sq_cmds, nvmeq.sq_tail)
+  // nvme_sq_copy_cmd: the command is built whole, then copied into the slot at sq_tail with one
+  // memcpy, as Linux does (the device reads it only after the doorbell's writel).
   const cmd = iod.cmd!
-  c.opcode = cmd.opcode
-  c.flags = cmd.flags
-  c.command_id = nvme_cid(rq, iod)
-  c.nsid = cmd.nsid
-  c.cdw2 = 0
-  c.cdw3 = 0
-  c.metadata = 0n
-  c.prp1 = BigInt(prp1)
-  c.prp2 = BigInt(prp2)
-  c.cdw10 = cmd.cdw10
-  c.cdw11 = cmd.cdw11
-  c.cdw12 = cmd.cdw12
-  c.cdw13 = cmd.cdw13
-  c.cdw14 = cmd.cdw14
-  c.cdw15 = cmd.cdw15
+  const c = sqe_view
+  const o = SQE
+  sqe_bytes.fill(0) // cdw2, cdw3, metadata
+  c.setUint8(o.opcode, cmd.opcode)
+  c.setUint8(o.flags, cmd.flags)
+  c.setUint16(o.command_id, nvme_cid(rq, iod), true)
+  c.setUint32(o.nsid, cmd.nsid, true)
+  c.setBigUint64(o.prp1, BigInt(prp1), true)
+  c.setBigUint64(o.prp2, BigInt(prp2), true)
+  c.setUint32(o.cdw10, cmd.cdw10, true)
+  c.setUint32(o.cdw11, cmd.cdw11, true)
+  c.setUint32(o.cdw12, cmd.cdw12, true)
+  c.setUint32(o.cdw13, cmd.cdw13, true)
+  c.setUint32(o.cdw14, cmd.cdw14, true)
+  c.setUint32(o.cdw15, cmd.cdw15, true)
+  mem_write_bytes(ptr_add(nvmeq.sq_cmds, nvmeq.sq_tail * nvme_command.size), sqe_bytes)
   if (++nvmeq.sq_tail === nvmeq.q_depth) nvmeq.sq_tail = 0
   if (write_sq) nvmeq.dev.paths.write_sq_db(nvmeq)
 }
+
+/** The struct nvme_command nvme_write_sqe builds before the copy, and its fields' offsets (nvme_hw.ts). */
+const sqe_bytes = new Uint8Array(nvme_command.size)
+const sqe_view = new DataView(sqe_bytes.buffer)
+const SQE = Object.fromEntries(
+  (['opcode', 'flags', 'command_id', 'nsid', 'prp1', 'prp2', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15'] as const).map((f) => [f, nvme_command.offsetof(f)]),
+) as Record<'opcode' | 'flags' | 'command_id' | 'nsid' | 'prp1' | 'prp2' | 'cdw10' | 'cdw11' | 'cdw12' | 'cdw13' | 'cdw14' | 'cdw15', number>
 
 /** Rings the SQ tail doorbell if the tail moved; the non-relaxed writel orders the entries before it. */
 export function nvme_write_sq_db(nvmeq: NvmeQueue): void {

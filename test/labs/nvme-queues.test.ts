@@ -46,10 +46,13 @@ describe('nvme-queues', () => {
     // And it really goes wrong where loads are reordered (devices/machine/load-order.ts): last
     // lap's command ids complete nothing, I/Os time out; x86_64 keeps loads in order.
     expect(r.out).toMatch(/FAIL +0\/ 20 +the data is right on the default platform/)
-    expect(r.out).toMatch(/FAIL +6\/ 20 +the data is right on every platform \(4\/12\)/) // the four x86_64 ones
+    // Right on the four x86_64 platforms, wrong on some of the eight others (which ones is timing).
+    const every = /FAIL +\d+\/ 20 +the data is right on every platform \((\d+)\/12\)/.exec(r.out)
+    expect(Number(every?.[1])).toBeGreaterThanOrEqual(4)
+    expect(Number(every?.[1])).toBeLessThan(12)
     expect(r.out).toMatch(/arm64 swiotlb=auto iommu=strict: fio: .* [1-9]\d* I\/O errors/)
     expect(r.out).not.toMatch(/x86_64 swiotlb=\w+ iommu=\w+: fio:/)
-    expect(scoreOf(r)).toBe(46)
+    expect(scoreOf(r)).toBeLessThan(60) // the barrier rule's 20 and the default platform's 20, at least
   })
 
   it('the SQ created before its CQ: the probe fails, and the rule shows the controller\'s error and the hint', { timeout: 120_000 }, async () => {
