@@ -4,7 +4,8 @@
  * PCM layer as aplay would drive it (pcmUser(sys).play: write, wait for room, drain), to a
  * MemoryAudioSink, on the default platform (arm64, non-coherent, IOMMU strict, swiotlb auto).
  *
- * The figure is seconds of audio played per host second, after a warm-up of five seconds of audio:
+ * The figure is seconds of audio played per host second, after a warm-up of five seconds of audio,
+ * the fastest of three 10 s plays taken in alternation with the other setting's:
  * - audio.realtime_factor.checked: every check on but stack capture (target >= 1000x);
  * - audio.realtime_factor.unchecked: `checks: false`.
  * Each run's output is compared with its input (bit-exact) and must have no XRUN and no report.
@@ -16,8 +17,8 @@ import type { BenchResult } from './harness.js'
 
 const PARAMS = { rate: 48000, channels: 2, format: 'S16_LE', periodFrames: 480, periods: 4 } as const
 
-/** Host ns per second of audio played. */
-async function play(checked: boolean, seconds: number): Promise<number> {
+/** A booted system with the driver bound and warmed up; each call plays `seconds` and returns host ns per second of audio. */
+async function setup(checked: boolean, seconds: number): Promise<() => Promise<number>> {
   const sink = new MemoryAudioSink()
   const hda = new HdaController({ sink })
   const sys = boot({ log: 'silent', checks: checked ? { stacks: false } : false, devices: [hda] })
@@ -38,20 +39,31 @@ async function play(checked: boolean, seconds: number): Promise<number> {
   }
   await check(audio(5, 1)) // warm-up: the JIT needs a few hundred periods
   const data = audio(seconds, 2)
-  const t0 = performance.now()
-  await check(data)
-  const ns = (performance.now() - t0) * 1e6
-  if (sys.reports.length > 0) throw new Error(`audio bench: the workload got reports: ${sys.reports.map((r) => r.kind).join(', ')}`)
-  return ns / seconds
+  return async () => {
+    const t0 = performance.now()
+    await check(data)
+    const ns = (performance.now() - t0) * 1e6
+    if (sys.reports.length > 0) throw new Error(`audio bench: the workload got reports: ${sys.reports.map((r) => r.kind).join(', ')}`)
+    return ns / seconds
+  }
 }
 
+/** Timed plays of each setting, in alternation; the fastest of each counts (see harness.ts). */
+const ROUNDS = 3
+
 export async function run(): Promise<BenchResult[]> {
-  const seconds = 20
-  const t = { unchecked: await play(false, seconds), checked: await play(true, seconds) }
+  const seconds = 10
+  const u = await setup(false, seconds)
+  const c = await setup(true, seconds)
+  const t = { unchecked: Infinity, checked: Infinity }
+  for (let i = 0; i < ROUNDS; i++) {
+    t.unchecked = Math.min(t.unchecked, await u())
+    t.checked = Math.min(t.checked, await c())
+  }
   return (['checked', 'unchecked'] as const).map((k) => ({
     name: `audio.realtime_factor.${k}`,
     value: Math.round(1e9 / t[k]),
     unit: 'x real time',
-    note: `${seconds} s of 48 kHz stereo S16_LE, 10 ms periods, through the mini-HDA driver, checks ${k === 'checked' ? 'on (stacks off)' : 'off'}: ${(t[k] / 1e6).toFixed(2)} ms of host time per second of audio (target >= 1000x checked${k === 'checked' ? `; checked/unchecked time ${(t.checked / t.unchecked).toFixed(2)}x` : ''})`,
+    note: `${seconds} s of 48 kHz stereo S16_LE, 10 ms periods, through the mini-HDA driver, checks ${k === 'checked' ? 'on (stacks off)' : 'off'}, fastest of ${ROUNDS} plays: ${(t[k] / 1e6).toFixed(2)} ms of host time per second of audio (target >= 1000x checked${k === 'checked' ? `; checked/unchecked time ${(t.checked / t.unchecked).toFixed(2)}x` : ''})`,
   }))
 }
