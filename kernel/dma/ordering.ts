@@ -12,10 +12,10 @@
  *     writel_relaxed. Reported on every platform (on x86_64, dma_wmb is the compiler barrier that
  *     keeps the stores in order), except the writel_relaxed doorbell, which x86 orders anyway.
  * (b) Read order (load-load, weakly ordered platforms only). Each device write to coherent memory
- *     gets a sequence number. A CPU load of a word the device wrote *before* a word the CPU has
- *     already loaded since its last read barrier (rmb, dma_rmb, mb, a non-relaxed readl, a sync for
- *     the CPU) may be satisfied early with stale data: the DD-bit / phase-bit pattern without
- *     dma_rmb.
+ *     gets a sequence number, kept per byte. A CPU load of bytes the device wrote *before* bytes
+ *     the CPU has already loaded since its last read barrier (rmb, dma_rmb, mb, a non-relaxed
+ *     readl, a sync for the CPU) may be satisfied early with stale data: the DD-bit / phase-bit
+ *     pattern without dma_rmb (devices/machine/load-order.ts makes it happen).
  */
 
 import type { StackFrame } from '../debug/stack.js'
@@ -30,6 +30,7 @@ interface Stamp {
 }
 
 const WORDS_PER_PAGE = 1024
+const PAGE_BYTES = 4096
 
 /**
  * Numbers per 4-byte word of physical memory, `width` per word (0: nothing recorded), in typed
@@ -38,12 +39,15 @@ const WORDS_PER_PAGE = 1024
  */
 class WordTable {
   readonly #width: number
+  /** Units per 4 KiB page: 1024 for 4-byte words, 4096 for bytes. */
+  readonly #perPage: number
   readonly #pages = new Map<number, Float64Array>()
   #lastPage = -1
   #last: Float64Array | null = null
 
-  constructor(width: number) {
+  constructor(width: number, perPage = WORDS_PER_PAGE) {
     this.#width = width
+    this.#perPage = perPage
   }
 
   /** Whether anything was ever recorded. */
@@ -51,14 +55,24 @@ class WordTable {
     return this.#pages.size === 0
   }
 
-  /** The page array holding word w (created if asked), or null. */
+  /** The unit index of w within its page array (w % perPage, without a double fmod). */
+  index(w: number): number {
+    return w - Math.floor(w / this.#perPage) * this.#perPage
+  }
+
+  /** The last unit of the page holding unit w. */
+  pageEnd(w: number): number {
+    return (Math.floor(w / this.#perPage) + 1) * this.#perPage - 1
+  }
+
+  /** The page array holding unit w (created if asked), or null. */
   page(w: number, create: boolean): Float64Array | null {
-    const p = Math.floor(w / WORDS_PER_PAGE)
+    const p = Math.floor(w / this.#perPage)
     if (p === this.#lastPage) return this.#last
     let a = this.#pages.get(p) ?? null
     if (a === null) {
       if (!create) return null
-      a = new Float64Array(WORDS_PER_PAGE * this.#width)
+      a = new Float64Array(this.#perPage * this.#width)
       this.#pages.set(p, a)
     }
     this.#lastPage = p
@@ -66,19 +80,18 @@ class WordTable {
     return a
   }
 
-  /** Value k of word w (0 when none). */
+  /** Value k of unit w (0 when none). */
   get(w: number, k = 0): number {
     const a = this.page(w, false)
-    return a === null ? 0 : a[(w % WORDS_PER_PAGE) * this.#width + k]!
+    return a === null ? 0 : a[this.index(w) * this.#width + k]!
   }
 
-  /** Clears words [from, to]. */
+  /** Clears units [from, to]. */
   clear(from: number, to: number): void {
     for (let w = from; w <= to; ) {
       const a = this.page(w, false)
-      const pageEnd = (Math.floor(w / WORDS_PER_PAGE) + 1) * WORDS_PER_PAGE - 1
-      const last = Math.min(to, pageEnd)
-      if (a !== null) a.fill(0, (w % WORDS_PER_PAGE) * this.#width, ((last % WORDS_PER_PAGE) + 1) * this.#width)
+      const last = Math.min(to, this.pageEnd(w))
+      if (a !== null) a.fill(0, this.index(w) * this.#width, (this.index(last) + 1) * this.#width)
       w = last + 1
     }
   }
@@ -94,8 +107,11 @@ export class Ordering {
   /** The newest CPU store each device has observed, and where the relaxed MMIO write was made. */
   readonly #observed = new Map<Device, Stamp & { site: readonly StackFrame[] | null; relaxed: boolean }>()
   #devSeq = 0
-  /** Device writes to coherent memory, by word: the write's sequence number (0: none). */
-  readonly #devWrites = new WordTable(1)
+  /**
+   * Device writes to coherent memory, by byte: the write's sequence number (0: none). Bytes, not
+   * words: an NVMe CQE's command id and its status share a word but not a write.
+   */
+  readonly #devWrites = new WordTable(1, PAGE_BYTES)
   /** The newest device write the CPU has loaded since its last read barrier. */
   #cpuSeen = 0
   /**
@@ -119,15 +135,15 @@ export class Ordering {
     const stores = this.#cpuStores
     for (let w = from; w <= to; ) {
       const a = stores.page(w, true)!
-      const last = Math.min(to, (Math.floor(w / WORDS_PER_PAGE) + 1) * WORDS_PER_PAGE - 1)
-      for (let i = (w % WORDS_PER_PAGE) * 2, e = (last % WORDS_PER_PAGE) * 2; i <= e; i += 2) {
+      const last = Math.min(to, stores.pageEnd(w))
+      for (let i = stores.index(w) * 2, e = stores.index(last) * 2; i <= e; i += 2) {
         a[i] = seq
         a[i + 1] = epoch
       }
       w = last + 1
     }
     // The CPU's own store supersedes what the device wrote there: a later load reads it, not the device's.
-    if (!this.#devWrites.empty) this.#devWrites.clear(from, to)
+    if (!this.#devWrites.empty) this.#devWrites.clear(pa, pa + len - 1)
   }
 
   /**
@@ -138,7 +154,7 @@ export class Ordering {
     const from = Math.floor(pa / 4)
     const to = Math.floor((pa + len - 1) / 4)
     this.#cpuStores.clear(from, to)
-    this.#devWrites.clear(from, to)
+    this.#devWrites.clear(pa, pa + len - 1)
   }
 
   /** A write barrier: a new epoch. */
@@ -180,10 +196,9 @@ export class Ordering {
     const to = Math.floor((pa + len - 1) / 4)
     for (let w = Math.floor(pa / 4); w <= to; ) {
       const a = stores.page(w, false)
-      const last = Math.min(to, (Math.floor(w / WORDS_PER_PAGE) + 1) * WORDS_PER_PAGE - 1)
+      const last = Math.min(to, stores.pageEnd(w))
       if (a !== null) {
-        for (let x = w; x <= last; x++) {
-          const i = (x % WORDS_PER_PAGE) * 2
+        for (let x = w, i = stores.index(w) * 2; x <= last; x++, i += 2) {
           const seq = a[i]!
           if (seq === 0) continue
           const epoch = a[i + 1]!
@@ -219,12 +234,13 @@ export class Ordering {
   /** A device write to coherent memory. */
   deviceWrite(pa: number, len: number): void {
     const seq = ++this.#devSeq
-    const to = Math.floor((pa + len - 1) / 4)
-    for (let w = Math.floor(pa / 4); w <= to; ) {
-      const a = this.#devWrites.page(w, true)!
-      const last = Math.min(to, (Math.floor(w / WORDS_PER_PAGE) + 1) * WORDS_PER_PAGE - 1)
-      a.fill(seq, w % WORDS_PER_PAGE, (last % WORDS_PER_PAGE) + 1)
-      w = last + 1
+    const writes = this.#devWrites
+    const to = pa + len - 1
+    for (let b = pa; b <= to; ) {
+      const a = writes.page(b, true)!
+      const last = Math.min(to, writes.pageEnd(b))
+      a.fill(seq, writes.index(b), writes.index(last) + 1)
+      b = last + 1
     }
   }
 
@@ -232,15 +248,15 @@ export class Ordering {
   cpuLoad(pa: number, len: number): void {
     if (!this.#weak || this.#devWrites.empty) return
     let newest = 0
-    const to = Math.floor((pa + len - 1) / 4)
-    for (let w = Math.floor(pa / 4); w <= to; w++) {
-      const d = this.#devWrites.get(w)
+    const to = pa + len - 1
+    for (let b = pa; b <= to; b++) {
+      const d = this.#devWrites.get(b)
       if (d === 0 || d <= this.#horizon) continue
       if (d < this.#cpuSeen) {
         this.#sys.report({
           kind: 'missing-barrier',
-          message: `CPU load of [phys=${hex(w * 4)}], which the device wrote before a location this CPU already read, with no dma_rmb() in between: on a weakly ordered CPU the load may return stale data (read the ownership/phase bit, then dma_rmb(), then the rest)`,
-          details: { phys: w * 4 },
+          message: `CPU load of [phys=${hex(b)}], which the device wrote before a location this CPU already read, with no dma_rmb() in between: on a weakly ordered CPU the load may return stale data (read the ownership/phase bit, then dma_rmb(), then the rest)`,
+          details: { phys: b },
         })
         this.#cpuSeen = 0
         return
