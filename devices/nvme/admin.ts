@@ -1,5 +1,5 @@
 /**
- * The admin command set: Identify, Create/Delete I/O Completion and Submission Queue, and
+ * The admin command set: Identify, Create/Delete I/O Completion and Submission Queue, Abort, and
  * Get/Set Features for the volatile write cache (06h), the number of queues (07h) and interrupt
  * coalescing (08h). Datasheet: docs/devices/nvme.md §5.
  *
@@ -20,7 +20,7 @@ import type { NvmeIrq } from './irq.js'
 import type { PrpMapper } from './prp.js'
 import type { NvmeCq, NvmeSq } from './queues.js'
 import {
-  NVME_ADMIN_CREATE_CQ, NVME_ADMIN_CREATE_SQ, NVME_ADMIN_DELETE_CQ, NVME_ADMIN_DELETE_SQ, NVME_ADMIN_GET_FEATURES,
+  NVME_ADMIN_ABORT_CMD, NVME_ADMIN_CREATE_CQ, NVME_ADMIN_CREATE_SQ, NVME_ADMIN_DELETE_CQ, NVME_ADMIN_DELETE_SQ, NVME_ADMIN_GET_FEATURES,
   NVME_ADMIN_IDENTIFY, NVME_ADMIN_SET_FEATURES, NVME_CQ_IRQ_ENABLED, NVME_FEAT_CAP_CHANGEABLE, NVME_FEAT_FID_MASK,
   NVME_FEAT_IRQ_COALESCE, NVME_FEAT_NUM_QUEUES, NVME_FEAT_SEL_DEFAULT, NVME_FEAT_SEL_SAVED, NVME_FEAT_SEL_SUPPORTED,
   NVME_FEAT_VOLATILE_WC, NVME_GET_FEAT_SEL_MASK, NVME_GET_FEAT_SEL_SHIFT, NVME_ID_CNS_CTRL, NVME_ID_CNS_NS,
@@ -49,6 +49,8 @@ export interface NvmeAdminHost {
   createSq(qid: number, base: number, size: number, cq: NvmeCq): void
   deleteSq(sq: NvmeSq): void
   deleteCq(cq: NvmeCq): void
+  /** Completes the command `cid` of SQ `sqid` with ABORT_REQ if it has not completed yet; whether it did. */
+  abort(sqid: number, cid: number): boolean
 }
 
 const TWO32 = 0x1_0000_0000
@@ -62,6 +64,7 @@ export const NVME_ADMIN_NAMES: Readonly<Record<number, string>> = {
   [NVME_ADMIN_IDENTIFY]: 'Identify',
   [NVME_ADMIN_SET_FEATURES]: 'Set Features',
   [NVME_ADMIN_GET_FEATURES]: 'Get Features',
+  [NVME_ADMIN_ABORT_CMD]: 'Abort',
 }
 
 export class NvmeAdmin {
@@ -124,9 +127,24 @@ export class NvmeAdmin {
         return this.#setFeatures(v, off)
       case NVME_ADMIN_GET_FEATURES:
         return this.#getFeatures(v, off)
+      case NVME_ADMIN_ABORT_CMD:
+        return this.#abort(v, off)
       default:
         return this.#fail(NVME_SC_INVALID_OPCODE | NVME_SC_DNR, `admin opcode ${hex(v.getUint8(off + NVME_SQE_OPCODE))} is not supported`)
     }
+  }
+
+  /**
+   * Abort (specification §5.1): CDW10 bits 15:0 name the SQ, bits 31:16 the command id. A command
+   * the controller has not completed yet completes now with ABORT_REQ, and the Abort's DW0 bit 0 is
+   * 0; one it already completed, or never saw, is left alone, and DW0 bit 0 is 1 ("not aborted").
+   * Either way the Abort itself succeeds.
+   */
+  #abort(v: DataView, off: number): number {
+    const cdw10 = v.getUint32(off + NVME_SQE_CDW10, true)
+    const aborted = this.#host.abort(cdw10 & 0xffff, cdw10 >>> 16)
+    this.result = aborted ? 0 : 1
+    return 0
   }
 
   #fail(status: number, why: string): number {

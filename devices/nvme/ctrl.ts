@@ -179,6 +179,7 @@ export class NvmeController extends PciFunction {
       createSq: (qid, base, size, cq) => engine.createSq(qid, base, size, cq),
       deleteSq: (sq) => engine.deleteSq(sq),
       deleteCq: (cq) => engine.deleteCq(cq),
+      abort: (sqid, cid) => engine.abort(sqid, cid),
     })
     this.#doorbells = new NvmeDoorbells({
       strict: c.strict,

@@ -103,6 +103,11 @@ export class NvmeEngine {
   readonly #onResume = (cq: NvmeCq): void => this.#resume(cq)
   readonly #onPost = (): void => this.#post()
   readonly #pickSq: { sq: NvmeSq | null; fn: (c: NvmeCmd) => boolean } = { sq: null, fn: (c) => c.sq === this.#pickSq.sq }
+  readonly #pickCid: { sqid: number; cid: number; fn: (c: NvmeCmd) => boolean } = {
+    sqid: -1,
+    cid: -1,
+    fn: (c) => c.sq.qid === this.#pickCid.sqid && c.cid === this.#pickCid.cid,
+  }
 
   constructor(host: NvmeEngineHost, irq: NvmeIrq, stats: NvmeEngineStats) {
     this.#host = host
@@ -190,6 +195,27 @@ export class NvmeEngine {
     while (cq.waiting > 0) this.#release(cq.unwait())
     this.#irq.forget(cq)
     this.cqs.delete(cq.qid)
+  }
+
+  /**
+   * Abort of command `cid` on SQ `sqid`: a command still waiting for its completion time (a slow
+   * medium, a delay-completion fault) completes now with ABORT_REQ; whether there was one.
+   */
+  abort(sqid: number, cid: number): boolean {
+    this.#pickCid.sqid = sqid
+    this.#pickCid.cid = cid
+    const found = this.#due.extract(this.#pickCid.fn)
+    this.#pickCid.sqid = -1
+    if (found.length === 0) return false
+    const now = this.#host.clock().now
+    for (const cmd of found) {
+      cmd.status = N.NVME_SC_ABORT_REQ
+      cmd.dw0 = 0
+      cmd.due = now
+      this.#due.push(cmd)
+    }
+    if (now < this.#postAt) this.#armPost(now)
+    return true
   }
 
   /** An SQ tail doorbell the controller accepted. */

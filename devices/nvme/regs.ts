@@ -226,7 +226,7 @@ export const NVME_ADMIN_GET_LOG_PAGE = 0x02 /* not supported */
 export const NVME_ADMIN_DELETE_CQ = 0x04
 export const NVME_ADMIN_CREATE_CQ = 0x05
 export const NVME_ADMIN_IDENTIFY = 0x06
-export const NVME_ADMIN_ABORT_CMD = 0x08 /* not supported */
+export const NVME_ADMIN_ABORT_CMD = 0x08
 export const NVME_ADMIN_SET_FEATURES = 0x09
 export const NVME_ADMIN_GET_FEATURES = 0x0a
 export const NVME_ADMIN_ASYNC_EVENT = 0x0c /* not supported */
@@ -271,6 +271,8 @@ export const NVME_ID_CTRL_CNTLID = 78 /* u16 */
 export const NVME_ID_CTRL_VER = 80 /* u32 */
 export const NVME_ID_CTRL_OACS = 256 /* u16 */
 export const NVME_ID_CTRL_ACL = 258 /* u8 */
+/** Abort Command Limit, 0-based: four Abort commands may be outstanding at once (QEMU's is 3 too). */
+export const NVME_ACL = 3
 export const NVME_ID_CTRL_AERL = 259 /* u8 */
 export const NVME_ID_CTRL_FRMW = 260 /* u8 */
 export const NVME_ID_CTRL_LPA = 261 /* u8 */

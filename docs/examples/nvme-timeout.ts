@@ -1,11 +1,12 @@
-// nvme_timeout's two ways out. First a lost interrupt (the fault injector's 'drop-irq'): the
+// nvme_timeout's three ways out. First a lost interrupt (the fault injector's 'drop-irq'): the
 // completion entry is in the CQ but nobody looks; 30 s later the block layer's timer calls
-// nvme_timeout, which polls the CQ and finds it. Then a command that never completes: one write's
-// completion is held back for 500 s ('delay-completion'); nvme_timeout polls, finds nothing,
-// gives the command one more timeout ("aborting": the mini-NVMe has no Abort command), and at the
-// second one schedules the reset work, which disables the controller, unmaps and requeues the
-// write, creates the queues again and sends the write once more. Returns the kernel log, stamped
-// with virtual time as dmesg stamps it, and what reads find at the written LBAs.
+// nvme_timeout, which polls the CQ and finds it. Then a command the controller holds ('delay-
+// completion', 500 s): nvme_timeout polls, finds nothing, and sends an Abort admin command for it;
+// the controller ends the write with ABORT_REQ, and the driver resends it, which completes at once.
+// Last, a controller that fails the Abort (an internal error): the write is still out at its next timeout, so
+// nvme_timeout schedules the reset work, which disables the controller, unmaps and requeues the
+// write, creates the queues again and sends it once more. Returns the kernel log, stamped with
+// virtual time as dmesg stamps it, and what reads find at the written LBAs.
 import { blockUser, boot, pci_register_driver, type BootOptions, type Report, type System } from '../../kernel/index.js'
 import { NvmeController } from '../../devices/index.js'
 import { nvme_make_driver } from '../../drivers/nvme/nvme.js'
@@ -32,6 +33,15 @@ export async function run(options: BootOptions = {}): Promise<{ lines: string[];
   lines.push(`--- the write took ${((sys.clock - start) / 1e9).toFixed(1)} s; controller resets: ${ctrl.stats.resets}`)
   const back = await blk.read('nvme0n1', 64, 16)
   lines.push(`--- read back ${back.length} bytes: ${back.every((b, i) => b === data[i]) ? 'identical' : 'DIFFERENT'}`)
+
+  sys.machine.faults.add({ device: 'nvme0', kind: 'delay-completion', count: 1, delayNs: 500e9 }) // the write
+  sys.machine.faults.add({ device: 'nvme0', kind: 'error-status', after: 1, count: 1 }) // the command after it: the Abort fails
+  const more = new Uint8Array(4096).fill(0xc3)
+  const t2 = sys.clock
+  await blk.write('nvme0n1', 128, more)
+  lines.push(`--- the write took ${((sys.clock - t2) / 1e9).toFixed(1)} s; controller resets: ${ctrl.stats.resets}`)
+  const back2 = await blk.read('nvme0n1', 128, 8)
+  lines.push(`--- read back ${back2.length} bytes: ${back2.every((b) => b === 0xc3) ? 'identical' : 'DIFFERENT'}`)
   lines.push(`--- timeouts counted by the block layer: ${blk.stats('nvme0n1').timeouts}`)
   return { lines, reports: sys.reports }
 }

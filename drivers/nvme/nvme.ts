@@ -19,7 +19,7 @@
 import {
   BLK_MQ_F_SHOULD_MERGE, DMA_BIT_MASK, EINVAL, EIO, ENODEV, ENOMEM, ETIMEDOUT, GFP_KERNEL, IRQF_SHARED, PCI_IRQ_INTX,
   PCI_IRQ_MSIX, REQ_OP_DRV_IN, REQ_OP_DRV_OUT,
-  INIT_WORK, IS_ERR, PTR_ERR, blk_execute_rq, blk_mq_alloc_disk, blk_mq_alloc_queue, blk_mq_alloc_request,
+  BLK_MQ_REQ_NOWAIT, INIT_WORK, IS_ERR, PTR_ERR, RQ_END_IO_FREE, blk_execute_rq, blk_execute_rq_nowait, blk_mq_alloc_disk, blk_mq_alloc_queue, blk_mq_alloc_request,
   blk_mq_alloc_tag_set, blk_mq_destroy_queue, blk_mq_free_request, blk_mq_free_tag_set, blk_mq_kick_requeue_list,
   blk_mq_quiesce_tagset, blk_mq_requeue_request, blk_mq_rq_state, blk_mq_rq_to_pdu, blk_mq_tagset_busy_iter, blk_mq_unquiesce_tagset,
   blk_queue_logical_block_size, blk_queue_max_hw_sectors, blk_queue_max_segments, blk_queue_rq_timeout,
@@ -29,7 +29,7 @@ import {
   mem_read64, mem_read8, memset, msecs_to_jiffies, msleep, pci_alloc_irq_vectors, pci_free_irq_vectors, pci_get_drvdata,
   pci_irq_vector, pci_set_drvdata, pci_set_master, pcim_enable_device, pcim_iomap_regions, pcim_iomap_table, ptr_add,
   MQ_RQ_IN_FLIGHT, put_disk, readl, request_irq, set_capacity, sg_alloc_table, spin_lock_init, synchronize_irq, writel,
-  type BlkMqOps, type BlkMqTagSet, type DmaAddr, type IoAddr, type PciDev, type PciDeviceId, type PciDriver, type Request,
+  type BlkMqOps, type BlkMqTagSet, type DmaAddr, type IoAddr, type PciDev, type PciDeviceId, type PciDriver, type Request, type RqEndIoRet, type blk_status_t,
   type RequestQueue,
 } from '../../kernel/index.js'
 import {
@@ -38,7 +38,7 @@ import {
   NVME_CSTS_RDY, NVME_CSTS_SHST_CMPLT, NVME_CSTS_SHST_MASK, NVME_CTRL_PAGE_SIZE, NVME_DEVICE_ID, NVME_FEAT_NUM_QUEUES,
   NVME_ID_CNS_CTRL, NVME_ID_CNS_NS, NVME_QUEUE_PHYS_CONTIG, NVME_REG_ACQ, NVME_REG_AQA, NVME_REG_ASQ, NVME_REG_CAP,
   NVME_REG_CC, NVME_REG_CSTS, NVME_REG_DBS, NVME_SQE_SIZE, NVME_SQ_PRIO_MEDIUM, NVME_VENDOR_ID, nvme_admin_create_cq,
-  nvme_admin_create_sq, nvme_admin_delete_cq, nvme_admin_delete_sq, nvme_admin_identify, nvme_admin_set_features,
+  nvme_admin_abort_cmd, nvme_admin_create_sq, nvme_admin_delete_cq, nvme_admin_delete_sq, nvme_admin_identify, nvme_admin_set_features,
 } from './nvme_hw.js'
 import {
   NVME_ADMIN_TIMEOUT_JIFFIES, NVME_AQ_DEPTH, NVME_DRV_NAME, NVME_IO_QUEUE_DEPTH, NVME_IO_TIMEOUT_JIFFIES, NVME_MAX_SEGS,
@@ -83,6 +83,7 @@ function nvme_init_request(_set: BlkMqTagSet, rq: Request): number {
   iod.status = 0
   iod.result = 0
   iod.aborted = false
+  iod.retries = 0
   iod.genctr = 0
   return 0
 }
@@ -241,6 +242,7 @@ async function nvme_identify(dev: NvmeDev): Promise<number> {
       return -EIO
     }
     dev.mdts = mem_read8(buf, 77)
+    dev.abort_limit = mem_read8(buf, 258) + 1 // ACL is 0-based
     dev.vwc = (mem_read8(buf, 525) & 1) !== 0
     const n = empty_cmd(nvme_admin_identify)
     n.nsid = 1
@@ -441,11 +443,13 @@ async function nvme_probe(pdev: PciDev, _id: PciDeviceId, params: NvmeParams, id
     admin_tagset: { ops: nvme_admin_mq_ops, nr_hw_queues: 1, queue_depth: NVME_AQ_DEPTH - 1, timeout: NVME_ADMIN_TIMEOUT_JIFFIES },
     tagset: { ops: nvme_admin_mq_ops, nr_hw_queues: 1, queue_depth: 1 },
     admin_q: null, disk: null, mdts: 0, vwc: false, nsze: 0, lba_shift: 9, max_hw_sectors: 0,
-    prp_page_pool: null, prp_small_pool: null, reset_work: null as never, state: 'new', instance: ida.next++,
+    prp_page_pool: null, prp_small_pool: null, reset_work: null as never, abort_limit: 1, aborts: [], abort_work: null as never,
+    state: 'new', instance: ida.next++,
     paths: { ...NVME_PATHS, ...params.paths },
   }
   dev.admin_tagset.driver_data = dev
   dev.reset_work = INIT_WORK(null, () => nvme_reset_work(dev, params))
+  dev.abort_work = INIT_WORK(null, () => nvme_abort_work(dev))
   pci_set_drvdata(pdev, dev)
   dev.prp_page_pool = dma_pool_create('prp list page', pdev.dev, NVME_CTRL_PAGE_SIZE, NVME_CTRL_PAGE_SIZE, 0)
   dev.prp_small_pool = dma_pool_create('prp list 256', pdev.dev, NVME_SMALL_POOL_SIZE, NVME_SMALL_POOL_SIZE, 0)
@@ -524,6 +528,38 @@ async function nvme_delete_io_queues(dev: NvmeDev): Promise<void> {
     await nvme_delete_queue(dev, nvme_admin_delete_cq, qid)
     q.enabled = false
   }
+}
+
+/**
+ * The Abort commands nvme_timeout asked for. Linux sends each from the timeout handler itself
+ * (blk_mq_alloc_request with BLK_MQ_REQ_NOWAIT, blk_execute_rq_nowait, abort_endio); dmalab's
+ * blk_mq_alloc_request returns a promise even with NOWAIT, so the handler queues the abort here and
+ * it leaves from this work item a moment later. The aborted command completes with ABORT_REQ, and
+ * nvme_pci_complete_rq resends it; if it is still out at the next timeout, the controller is reset.
+ */
+async function nvme_abort_work(dev: NvmeDev): Promise<void> {
+  for (let a = dev.aborts.shift(); a !== undefined; a = dev.aborts.shift()) {
+    const rq = await blk_mq_alloc_request(dev.admin_q!, REQ_OP_DRV_OUT, BLK_MQ_REQ_NOWAIT)
+    if (IS_ERR(rq)) {
+      dev.abort_limit++ // no request: the timer was rearmed; the next timeout resets
+      continue
+    }
+    const c = empty_cmd(nvme_admin_abort_cmd)
+    c.cdw10 = a.sqid | (a.cid << 16)
+    blk_mq_rq_to_pdu<NvmeIod>(rq).cmd = c
+    rq.end_io = abort_endio
+    rq.end_io_data = dev
+    blk_execute_rq_nowait(rq, false)
+  }
+}
+
+/** abort_endio: the Abort command ended (DW0 bit 0 set: the controller did not abort it). */
+function abort_endio(rq: Request, _error: blk_status_t): RqEndIoRet {
+  const dev = rq.end_io_data as NvmeDev
+  const iod = blk_mq_rq_to_pdu<NvmeIod>(rq)
+  dev_warn(dev.pdev.dev, 'Abort status: 0x%x%s', iod.status, iod.status === 0 && (iod.result & 1) !== 0 ? ' (command not aborted)' : '')
+  dev.abort_limit++
+  return RQ_END_IO_FREE
 }
 
 /**

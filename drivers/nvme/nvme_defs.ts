@@ -79,6 +79,8 @@ export interface NvmeIod {
   status: number
   result: number
   aborted: boolean
+  /** Times the request was resent after its command was aborted (nvme_req(req)->retries). */
+  retries: number
   /** Generation counter, bumped at each submission: the top 4 bits of the command id (nvme_cid). */
   genctr: number
 }
@@ -142,6 +144,11 @@ export interface NvmeDev {
   prp_page_pool: DmaPool | null
   prp_small_pool: DmaPool | null
   reset_work: WorkStruct
+  /** Abort commands that may still be sent now (Identify's ACL + 1, as ctrl->abort_limit). */
+  abort_limit: number
+  /** Abort commands nvme_timeout asked for, sent by abort_work: the SQ and the command id. */
+  aborts: { sqid: number; cid: number }[]
+  abort_work: WorkStruct
   /** NVME_CTRL_* state, as in Linux: live, resetting, deleting, dead. */
   state: 'new' | 'live' | 'resetting' | 'deleting' | 'dead'
   instance: number

@@ -9,7 +9,7 @@ import {
   BLK_STS_TARGET, GFP_ATOMIC, MQ_RQ_IN_FLIGHT, IRQ_HANDLED, IRQ_NONE, REQ_FUA, REQ_OP_DRV_IN,
   REQ_OP_DRV_OUT, REQ_OP_FLUSH, REQ_OP_READ, REQ_OP_WRITE, REQ_OP_WRITE_ZEROES,
   blk_mq_complete_request, blk_mq_request_completed, blk_mq_request_started, pr_err, type BlkMqTags, blk_mq_end_request, blk_mq_rq_state, blk_mq_rq_to_pdu, blk_mq_start_request,
-  blk_mq_tag_to_rq, blk_rq_bytes, blk_rq_map_sg, blk_rq_payload_bytes, blk_rq_pos, dev_warn, dma_map_sg, dma_pool_alloc,
+  blk_mq_delay_kick_requeue_list, blk_mq_requeue_request, blk_mq_tag_to_rq, blk_rq_bytes, blk_rq_map_sg, blk_rq_payload_bytes, blk_rq_pos, dev_warn, dma_map_sg, dma_pool_alloc,
   dma_pool_free, dma_rmb, dma_unmap_sg, lower_32_bits, mem_write64, mem_write_bytes, ptr_add, readl, req_op, rq_dma_dir, schedule_work,
   sg_dma_address, sg_dma_len, sg_next, spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore,
   upper_32_bits, writel, defineStruct,
@@ -18,7 +18,7 @@ import {
 } from '../../kernel/index.js'
 import {
   NVME_CC_ENABLE, NVME_CSTS_CFS, NVME_CTRL_PAGE_SIZE, NVME_REG_CC, NVME_REG_CSTS, NVME_RW_FUA, NVME_SC_DNR,
-  NVME_SC_HOST_ABORTED_CMD, NVME_SC_INVALID_FIELD,
+  NVME_SC_ABORT_REQ, NVME_SC_HOST_ABORTED_CMD, NVME_SC_INVALID_FIELD,
   NVME_SC_INVALID_OPCODE, NVME_SC_LBA_RANGE, NVME_SC_MASK, NVME_SC_SUCCESS, nvme_cmd_flush, nvme_cmd_read,
   nvme_cmd_write, nvme_cmd_write_zeroes, nvme_command, nvme_completion,
 } from './nvme_hw.js'
@@ -315,16 +315,32 @@ export function nvme_pci_complete_rq(rq: Request): void {
   const dev = (rq.mq_hctx.driver_data as NvmeQueue).dev
   const iod = blk_mq_rq_to_pdu<NvmeIod>(rq)
   dev.paths.unmap_data(dev, rq)
-  if (iod.status !== 0 && (iod.status & NVME_SC_DNR) === 0 && (iod.status & NVME_SC_MASK) !== NVME_SC_LBA_RANGE) {
+  // nvme_decide_disposition: a command our Abort ended is resent (nvme_retry_req), up to
+  // NVME_MAX_RETRIES times. (Linux resends any failure without DNR; this driver only these.)
+  const op = req_op(rq)
+  if ((iod.status & NVME_SC_MASK) === NVME_SC_ABORT_REQ && iod.retries < NVME_MAX_RETRIES && op !== REQ_OP_DRV_IN && op !== REQ_OP_DRV_OUT) {
+    iod.retries++
+    iod.status = 0
+    blk_mq_requeue_request(rq, false)
+    blk_mq_delay_kick_requeue_list(rq.q, 0)
+    return
+  }
+  iod.retries = 0
+  // Block I/O failures are logged here; an admin command's caller reports its own (abort_endio, probe).
+  const passthrough = op === REQ_OP_DRV_IN || op === REQ_OP_DRV_OUT
+  if (!passthrough && iod.status !== 0 && (iod.status & NVME_SC_DNR) === 0 && (iod.status & NVME_SC_MASK) !== NVME_SC_LBA_RANGE) {
     dev_warn(dev.pdev.dev, 'I/O tag %d failed: status 0x%x', rq.tag, iod.status)
   }
   blk_mq_end_request(rq, nvme_error_status(iod.status))
 }
 
+/** nvme_max_retries: how many times a request is resent. */
+export const NVME_MAX_RETRIES = 5
+
 /**
  * nvme_timeout (process context, kblockd): a fatal controller or a dead admin queue means a reset;
- * a missed interrupt is found by polling the CQ; else the command gets one more timeout, then the
- * controller is reset (the mini-NVMe has no Abort: Linux falls back to a reset when the abort fails).
+ * a missed interrupt is found by polling the CQ; else an I/O command is aborted (an Abort admin
+ * command, sent by abort_work) and gets one more timeout, after which the controller is reset.
  */
 export function nvme_timeout(rq: Request): BlkEhTimerReturn {
   const nvmeq = rq.mq_hctx.driver_data as NvmeQueue
@@ -358,8 +374,14 @@ export function nvme_timeout(rq: Request): BlkEhTimerReturn {
     nvme_schedule_reset(dev)
     return BLK_EH_DONE
   }
+  if (dev.abort_limit <= 0) return BLK_EH_RESET_TIMER // as many Aborts out as the controller takes
+  dev.abort_limit--
   iod.aborted = true
-  dev_warn(dev.pdev.dev, 'I/O tag %d QID %d timeout, aborting', rq.tag, nvmeq.qid)
+  dev_warn(dev.pdev.dev, 'I/O tag %d (%s) QID %d timeout, aborting', rq.tag, nvme_cid(rq, iod).toString(16).padStart(4, '0'), nvmeq.qid)
+  dev.aborts.push({ sqid: nvmeq.qid, cid: nvme_cid(rq, iod) })
+  schedule_work(dev.abort_work)
+  // The aborted command completes when the controller answers the Abort; if the timer fires
+  // again first, the controller is in a bad way: reset it.
   return BLK_EH_RESET_TIMER
 }
 

@@ -6,11 +6,13 @@ import {
   IOMMU_READ,
   IOMMU_WRITE,
   MEMTX_ACCESS_ERROR,
+  NVME_ADMIN_ABORT_CMD,
   NVME_ADMIN_IDENTIFY,
   NVME_ADMIN_SET_FEATURES,
   NVME_CMD_FLUSH,
   NVME_CMD_READ,
   NVME_CMD_WRITE,
+  NVME_SC_ABORT_REQ,
   NVME_CSTS_CFS,
   NVME_CSTS_RDY,
   NVME_FEAT_IRQ_COALESCE,
@@ -294,6 +296,46 @@ describe('nvme: failed DMA', () => {
     h.run()
     expect(h.r(NVME_REG_CSTS) & NVME_CSTS_CFS).toBe(NVME_CSTS_CFS)
     expect(h.dev.lastFatal).toBe(`CQ 1 entry 0 write to 0x42000000 failed (MemTxResult ${MEMTX_ACCESS_ERROR})`)
+  })
+})
+
+describe('nvme: Abort (specification §5.1)', () => {
+  it('completes a command the controller still holds with ABORT_REQ, and says so in DW0 bit 0 = 0', () => {
+    const h = nvme({ commandLatencyNs: 100 })
+    h.bringUp()
+    h.createPair(1)
+    h.m.faults.add({ device: 'nvme0', kind: 'delay-completion', delayNs: 500e9 }) // the flush below is held
+    h.put(1, { ...flush, cid: 0x1234 })
+    h.ring(1)
+    h.run(10_000)
+    expect(h.reap(1)).toEqual([])
+    const t0 = h.m.clock.now
+    const abort = h.admin({ opcode: NVME_ADMIN_ABORT_CMD, cdw10: (0x1234 << 16) | 1 })
+    expect(abort.status).toBe(0)
+    expect(abort.dw0 & 1).toBe(0) // aborted
+    const [held] = h.reap(1)
+    expect(held).toMatchObject({ cid: 0x1234, status: NVME_SC_ABORT_REQ })
+    expect(h.m.clock.now - t0).toBeLessThan(1e6) // now, not in 500 s
+    expect(h.errors).toEqual([])
+  })
+
+  it('leaves alone a command it does not hold (completed, or never sent): DW0 bit 0 = 1, and the Abort succeeds', () => {
+    const h = nvme()
+    h.bringUp()
+    h.createPair(1)
+    expect(h.cmd(1, { ...flush, cid: 7 }).status).toBe(0)
+    for (const cdw10 of [(7 << 16) | 1, (99 << 16) | 1, (7 << 16) | 5]) {
+      const a = h.admin({ opcode: NVME_ADMIN_ABORT_CMD, cdw10 })
+      expect(a.status).toBe(0)
+      expect(a.dw0 & 1).toBe(1)
+    }
+  })
+
+  it('Identify Controller reports ACL = 3: four Aborts may be outstanding', () => {
+    const h = nvme()
+    h.bringUp()
+    expect(h.admin({ opcode: NVME_ADMIN_IDENTIFY, prp1: IDBUF, cdw10: 1 }).status).toBe(0)
+    expect(ramBytes(h.m, IDBUF + 258, 1)[0]).toBe(3)
   })
 })
 

@@ -39,16 +39,20 @@ describe('the timeout example holds on every platform', () => {
     const { lines, reports } = await timeout.run(options)
     expect(reports).toEqual([])
     const at = (re: RegExp) => lines.filter((l) => re.test(l)).map((l) => Math.floor(Number(l.slice(1, 13))))
-    // One timeout period (30 s) each: polled at 30 s, aborting at 60 s, reset at 90 s.
+    // One timeout period (30 s) each: polled at 30 s; the held write aborted at 60 s (Abort
+    // status 0: it was aborted) and resent; the next one's Abort failed at 90 s, reset at 120 s.
     expect(at(/ I\/O tag \d+ QID 1 timeout, completion polled$/)).toEqual([30])
-    expect(at(/ I\/O tag \d+ QID 1 timeout, aborting$/)).toEqual([60])
-    expect(at(/ I\/O tag \d+ QID 1 timeout, reset controller$/)).toEqual([90])
-    expect(at(/ resetting controller$/)).toEqual([90])
+    expect(at(/ I\/O tag \d+ \([0-9a-f]{4}\) QID 1 timeout, aborting$/)).toEqual([60, 90])
+    expect(lines.filter((l) => / Abort status: /.test(l)).map((l) => l.slice(15))).toEqual(['nvme0: Abort status: 0x0', 'nvme0: Abort status: 0x6'])
+    expect(at(/ I\/O tag \d+ QID 1 timeout, reset controller$/)).toEqual([120])
+    expect(at(/ resetting controller$/)).toEqual([120])
     expect(lines.filter((l) => l.startsWith('---'))).toEqual([
       '--- lost interrupt: read back identical; controller resets: 0',
-      '--- the write took 60.0 s; controller resets: 1',
+      '--- the write took 30.0 s; controller resets: 0',
       '--- read back 8192 bytes: identical',
-      '--- timeouts counted by the block layer: 3',
+      '--- the write took 60.0 s; controller resets: 1',
+      '--- read back 4096 bytes: identical',
+      '--- timeouts counted by the block layer: 4',
     ])
   })
 })

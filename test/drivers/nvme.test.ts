@@ -101,15 +101,35 @@ describe('nvme error handling', () => {
     expect(sys).toHaveNoDmaReports()
   })
 
-  it('a command that never completes is timed out twice, then the controller is reset and the I/O resent', async () => {
+  it('a command the controller holds is aborted at its timeout (Abort admin command) and resent: no reset', async () => {
     const lines: string[] = []
     const log = { error: (_: object, m: string) => lines.push(m), warn: (_: object, m: string) => lines.push(m), info: () => undefined, debug: () => undefined }
     const { sys, ctrl } = await rig({ arch: 'x86_64', seed: 5, log }, { io_queues: 2 })
     const blk = blockUser(sys)
     sys.machine.faults.add({ device: 'nvme0', kind: 'delay-completion', count: 1, delayNs: 500e9 })
     const data = new Uint8Array(4096).fill(9)
+    const t0 = sys.clock
     await blk.write('nvme0n1', 64, data)
     expect(lines).toContainEqual(expect.stringMatching(/timeout, aborting/))
+    expect(lines).toContain('nvme0: Abort status: 0x0')
+    expect(lines).not.toContainEqual(expect.stringMatching(/reset/))
+    expect(ctrl.stats.resets).toBe(0)
+    expect(sys.clock - t0).toBeLessThan(31e9) // one timeout period, not 500 s
+    expect(await blk.read('nvme0n1', 64, 8)).toEqual(data)
+    expect(sys).toHaveNoDmaReports()
+  })
+
+  it('a command still out after its Abort failed is timed out twice, then the controller is reset and the I/O resent', async () => {
+    const lines: string[] = []
+    const log = { error: (_: object, m: string) => lines.push(m), warn: (_: object, m: string) => lines.push(m), info: () => undefined, debug: () => undefined }
+    const { sys, ctrl } = await rig({ arch: 'x86_64', seed: 5, log }, { io_queues: 2 })
+    const blk = blockUser(sys)
+    sys.machine.faults.add({ device: 'nvme0', kind: 'delay-completion', count: 1, delayNs: 500e9 })
+    sys.machine.faults.add({ device: 'nvme0', kind: 'error-status', after: 1, count: 1 }) // the Abort
+    const data = new Uint8Array(4096).fill(9)
+    await blk.write('nvme0n1', 64, data)
+    expect(lines).toContainEqual(expect.stringMatching(/timeout, aborting/))
+    expect(lines).toContainEqual(expect.stringMatching(/^nvme0: Abort status: 0x[1-9a-f]/))
     expect(lines).toContainEqual(expect.stringMatching(/timeout, reset controller/))
     expect(lines).toContainEqual(expect.stringMatching(/resetting controller/))
     expect(ctrl.stats.resets).toBeGreaterThanOrEqual(1)
