@@ -161,9 +161,8 @@ export function nvme_write_sqe(nvmeq: NvmeQueue, rq: Request, iod: NvmeIod, prp1
 /** The struct nvme_command nvme_write_sqe builds before the copy, and its fields' offsets (nvme_hw.ts). */
 const sqe_bytes = new Uint8Array(nvme_command.size)
 const sqe_view = new DataView(sqe_bytes.buffer)
-const SQE = Object.fromEntries(
-  (['opcode', 'flags', 'command_id', 'nsid', 'prp1', 'prp2', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15'] as const).map((f) => [f, nvme_command.offsetof(f)]),
-) as Record<'opcode' | 'flags' | 'command_id' | 'nsid' | 'prp1' | 'prp2' | 'cdw10' | 'cdw11' | 'cdw12' | 'cdw13' | 'cdw14' | 'cdw15', number>
+const SQE_FIELDS = ['opcode', 'flags', 'command_id', 'nsid', 'prp1', 'prp2', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15'] as const
+const SQE = Object.fromEntries(SQE_FIELDS.map((f) => [f, nvme_command.offsetof(f)])) as Record<(typeof SQE_FIELDS)[number], number>
 
 /** Rings the SQ tail doorbell if the tail moved; the non-relaxed writel orders the entries before it. */
 export function nvme_write_sq_db(nvmeq: NvmeQueue): void {
@@ -318,7 +317,8 @@ export function nvme_pci_complete_rq(rq: Request): void {
   // nvme_decide_disposition: a command our Abort ended is resent (nvme_retry_req), up to
   // NVME_MAX_RETRIES times. (Linux resends any failure without DNR; this driver only these.)
   const op = req_op(rq)
-  if ((iod.status & NVME_SC_MASK) === NVME_SC_ABORT_REQ && iod.retries < NVME_MAX_RETRIES && op !== REQ_OP_DRV_IN && op !== REQ_OP_DRV_OUT) {
+  const passthrough = op === REQ_OP_DRV_IN || op === REQ_OP_DRV_OUT
+  if ((iod.status & NVME_SC_MASK) === NVME_SC_ABORT_REQ && iod.retries < NVME_MAX_RETRIES && !passthrough) {
     iod.retries++
     iod.status = 0
     blk_mq_requeue_request(rq, false)
@@ -327,7 +327,6 @@ export function nvme_pci_complete_rq(rq: Request): void {
   }
   iod.retries = 0
   // Block I/O failures are logged here; an admin command's caller reports its own (abort_endio, probe).
-  const passthrough = op === REQ_OP_DRV_IN || op === REQ_OP_DRV_OUT
   if (!passthrough && iod.status !== 0 && (iod.status & NVME_SC_DNR) === 0 && (iod.status & NVME_SC_MASK) !== NVME_SC_LBA_RANGE) {
     dev_warn(dev.pdev.dev, 'I/O tag %d failed: status 0x%x', rq.tag, iod.status)
   }
