@@ -40,6 +40,16 @@ describe('IommuDomain', () => {
     d.translate(0x3_0000, false)
     d.unmap(0x3_0000, 0x1000) // iommu_unmap: PTE and IOTLB entry both gone
     expect(d.translate(0x3_0000, false)).toBe(-1)
+    // iommu_unmap over a range an earlier unmap_fast left in the IOTLB drops that entry too.
+    d.map(0x4_0000, 0x8_0003_0000, 0x2000, IOMMU_READ)
+    d.translate(0x4_0000, false)
+    d.unmapFast(0x4_0000, 0x1000)
+    expect(d.staleIotlbEntries).toBe(1)
+    d.unmap(0x4_0000, 0x2000)
+    expect(d.staleIotlbEntries).toBe(0)
+    expect(d.translate(0x4_0000, false)).toBe(-1)
+    expect(d.translate(0x4_1000, false)).toBe(-1)
+    expect(d.mappedPages).toBe(0)
   })
 
   it('walks a range into physically contiguous runs', () => {
