@@ -75,8 +75,9 @@ export class LoadOrder {
   cpuStore(pa: number, len: number): void {
     const log = this.#log
     if (log.length === 0 || len <= 0) return
-    if (log.some((w) => w.pa < pa + len && pa < w.pa + w.len))
-      this.#log = log.filter((w) => !(w.pa < pa + len && pa < w.pa + w.len))
+    let kept = 0
+    for (const w of log) if (w.pa >= pa + len || pa >= w.pa + w.len) log[kept++] = w
+    log.length = kept
   }
 
   /** A read barrier: later loads are performed after it, when every logged write had landed. */
@@ -93,29 +94,28 @@ export class LoadOrder {
   load(pa: number, dst: Uint8Array, off: number, len: number): void {
     const log = this.#log
     if (log.length === 0 || len <= 0) return
+    // The writes this load overlaps, oldest first: usually none, or one or two descriptor fields.
+    const hits = this.#hits
+    hits.length = 0
+    for (const w of log) if (w.pa < pa + len && pa < w.pa + w.len) hits.push(w)
+    if (hits.length === 0) return
+    const seen = this.#cpuSeen
+    let early = false
+    for (let a = pa; a < pa + len && !early; a++) {
+      const d = newestAt(hits, a)
+      if (d !== 0 && d < seen) early = true
+    }
     let newest = 0
-    let stale = false
-    for (const w of log) {
-      if (w.pa >= pa + len || pa >= w.pa + w.len) continue
-      if (w.seq > newest) newest = w.seq
-    }
-    if (newest === 0) return
-    // Per byte: the newest write covering it decides whether it may be early.
-    for (let a = pa; a < pa + len && !stale; a++) {
-      const d = this.#newestAt(a)
-      if (d !== 0 && d < this.#cpuSeen) stale = true
-    }
-    if (stale && this.#rng.chance(this.probability)) {
-      newest = 0
+    if (early && this.#rng.chance(this.probability)) {
       for (let a = pa; a < pa + len; a++) {
-        const d = this.#newestAt(a)
+        const d = newestAt(hits, a)
         if (d === 0) continue
-        if (d >= this.#cpuSeen) {
+        if (d >= seen) {
           if (d > newest) newest = d
           continue
         }
         // What the byte held before the first logged write to it.
-        for (const w of log) {
+        for (const w of hits) {
           if (a >= w.pa && a < w.pa + w.len) {
             dst[off + (a - pa)] = w.old[a - w.pa]!
             break
@@ -123,17 +123,20 @@ export class LoadOrder {
         }
       }
       this.staleLoads++
-    }
+    } else for (const w of hits) if (w.seq > newest) newest = w.seq
     if (newest > this.#cpuSeen) this.#cpuSeen = newest
+    hits.length = 0
   }
 
-  /** The sequence number of the newest logged write covering byte a (0: none). */
-  #newestAt(a: number): number {
-    const log = this.#log
-    for (let i = log.length - 1; i >= 0; i--) {
-      const w = log[i]!
-      if (a >= w.pa && a < w.pa + w.len) return w.seq
-    }
-    return 0
+  /** Scratch for load(): the logged writes a load overlaps. */
+  readonly #hits: Logged[] = []
+}
+
+/** The sequence number of the newest write in `ws` (oldest first) covering byte a (0: none). */
+function newestAt(ws: readonly Logged[], a: number): number {
+  for (let i = ws.length - 1; i >= 0; i--) {
+    const w = ws[i]!
+    if (a >= w.pa && a < w.pa + w.len) return w.seq
   }
+  return 0
 }
