@@ -13,7 +13,7 @@
 import { boot, pci_register_driver, pcmUser } from '../kernel/index.js'
 import { HdaController, MemoryAudioSink } from '../devices/index.js'
 import { hda_make_driver } from '../drivers/sound/hda.js'
-import type { BenchResult } from './harness.js'
+import { fastestAlternating, type BenchResult } from './harness.js'
 
 const PARAMS = { rate: 48000, channels: 2, format: 'S16_LE', periodFrames: 480, periods: 4 } as const
 
@@ -50,18 +50,13 @@ async function setup(checked: boolean, seconds: number): Promise<() => Promise<n
   }
 }
 
-/** Timed plays of each setting, in alternation; the fastest of each counts (see harness.ts). */
+/** Timed plays of each setting, in alternation; the fastest of each counts (harness.ts). */
 const ROUNDS = 3
 
 export async function run(): Promise<BenchResult[]> {
   const seconds = 10
-  const u = await setup(false, seconds)
-  const c = await setup(true, seconds)
-  const t = { unchecked: Infinity, checked: Infinity }
-  for (let i = 0; i < ROUNDS; i++) {
-    t.unchecked = Math.min(t.unchecked, await u())
-    t.checked = Math.min(t.checked, await c())
-  }
+  const { a: unchecked, b: checked } = await fastestAlternating(await setup(false, seconds), await setup(true, seconds), ROUNDS)
+  const t = { unchecked, checked }
   return (['checked', 'unchecked'] as const).map((k) => ({
     name: `audio.realtime_factor.${k}`,
     value: Math.round(1e9 / t[k]),

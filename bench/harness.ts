@@ -63,3 +63,19 @@ export function compareNs(baseline: () => void, fn: () => void, { batches = 21, 
   }
   return { base: Math.min(...bs), ns: Math.min(...fs) }
 }
+
+/**
+ * For workloads timed a whole run at a time (a fio job, a 10 s play): `rounds` runs of each setting,
+ * in alternation after one warm-up run of each, and the fastest of each (as compareNs does).
+ */
+export async function fastestAlternating(a: () => Promise<number>, b: () => Promise<number>, rounds = 3): Promise<{ a: number; b: number }> {
+  await a()
+  await b()
+  let fa = Infinity
+  let fb = Infinity
+  for (let i = 0; i < rounds; i++) {
+    fa = Math.min(fa, await a())
+    fb = Math.min(fb, await b())
+  }
+  return { a: fa, b: fb }
+}

@@ -18,7 +18,7 @@
 import { boot, fio, pci_register_driver } from '../kernel/index.js'
 import { NvmeController } from '../devices/index.js'
 import { nvme_make_driver } from '../drivers/nvme/nvme.js'
-import type { BenchResult } from './harness.js'
+import { fastestAlternating, type BenchResult } from './harness.js'
 
 interface Job {
   readonly bs: number
@@ -46,23 +46,9 @@ async function setup(job: Job, checked: boolean): Promise<() => Promise<number>>
   }
 }
 
-/**
- * Host ns per I/O for the job with checks off and on: after a warm-up run of each (the JIT needs
- * tens of thousands of I/Os), ROUNDS timed runs of each in alternation, and the fastest of each
- * (as harness.ts's compareNs: a run slowed by the shared host says nothing about the code).
- */
-const ROUNDS = 3
+/** Host ns per I/O for the job with checks off and on (harness.ts's fastestAlternating: warm-up, then the fastest of three). */
 async function measure(job: Job): Promise<{ unchecked: number; checked: number }> {
-  const u = await setup(job, false)
-  const c = await setup(job, true)
-  await u()
-  await c()
-  let unchecked = Infinity
-  let checked = Infinity
-  for (let i = 0; i < ROUNDS; i++) {
-    unchecked = Math.min(unchecked, await u())
-    checked = Math.min(checked, await c())
-  }
+  const { a: unchecked, b: checked } = await fastestAlternating(await setup(job, false), await setup(job, true))
   return { unchecked, checked }
 }
 
