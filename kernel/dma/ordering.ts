@@ -24,12 +24,21 @@ import { hex } from '../mm/layout.js'
 import type { System } from '../system.js'
 import type { Device } from '../base/device.js'
 
+/**
+ * The newest CPU store a device has observed: its sequence number, and the first sequence number
+ * of its write epoch (sequence numbers only grow and epochs only grow with them, so "stored in the
+ * same epoch, earlier" is exactly "first <= seq < this seq").
+ */
 interface Stamp {
   seq: number
-  epoch: number
+  first: number
 }
 
 const WORDS_PER_PAGE = 1024
+/** CPU stores remembered by extent (see Ordering.#recentFrom). */
+const RECENT = 16
+/** Device reads of at least this many words try the extent of the newest overlapping store first. */
+const SCAN_WORDS = 16
 const PAGE_BYTES = 4096
 
 /**
@@ -101,9 +110,22 @@ export class Ordering {
   readonly #sys: System
   readonly #weak: boolean
   #seq = 0
-  #epoch = 0
-  /** CPU stores to coherent memory, by 4-byte word: [seq, epoch] (seq 0: none). */
-  readonly #cpuStores = new WordTable(2)
+  /** The first sequence number of the current write epoch (a barrier starts a new one). */
+  #epochFirst = 1
+  /** CPU stores to coherent memory, by 4-byte word: the store's sequence number (0: none)... */
+  readonly #cpuStores = new WordTable(1)
+  /** ...and the first sequence number of its epoch. Two planes, so that a bulk store is two fills. */
+  readonly #cpuEpochs = new WordTable(1)
+  /**
+   * The word ranges of the last RECENT CPU stores, newest at #recentHead - 1 (a ring): a device read
+   * inside the newest store that overlaps it sees that one store in every word, and needs no scan.
+   */
+  readonly #recentFrom = new Float64Array(RECENT)
+  readonly #recentTo = new Float64Array(RECENT)
+  readonly #recentSeq = new Float64Array(RECENT)
+  readonly #recentFirst = new Float64Array(RECENT)
+  #recentHead = 0
+  #recentCount = 0
   /** The newest CPU store each device has observed, and where the relaxed MMIO write was made. */
   readonly #observed = new Map<Device, Stamp & { site: readonly StackFrame[] | null; relaxed: boolean }>()
   #devSeq = 0
@@ -129,19 +151,26 @@ export class Ordering {
   /** A CPU store to coherent memory. */
   cpuStore(pa: number, len: number): void {
     const seq = ++this.#seq
-    const epoch = this.#epoch
+    const first = this.#epochFirst
     const from = Math.floor(pa / 4)
     const to = Math.floor((pa + len - 1) / 4)
     const stores = this.#cpuStores
+    const epochs = this.#cpuEpochs
     for (let w = from; w <= to; ) {
-      const a = stores.page(w, true)!
       const last = Math.min(to, stores.pageEnd(w))
-      for (let i = stores.index(w) * 2, e = stores.index(last) * 2; i <= e; i += 2) {
-        a[i] = seq
-        a[i + 1] = epoch
-      }
+      const i = stores.index(w)
+      const e = stores.index(last) + 1
+      stores.page(w, true)!.fill(seq, i, e)
+      epochs.page(w, true)!.fill(first, i, e)
       w = last + 1
     }
+    const h = this.#recentHead
+    this.#recentFrom[h] = from
+    this.#recentTo[h] = to
+    this.#recentSeq[h] = seq
+    this.#recentFirst[h] = first
+    this.#recentHead = h + 1 === RECENT ? 0 : h + 1
+    if (this.#recentCount < RECENT) this.#recentCount++
     // The CPU's own store supersedes what the device wrote there: a later load reads it, not the device's.
     if (!this.#devWrites.empty) this.#devWrites.clear(pa, pa + len - 1)
   }
@@ -154,12 +183,14 @@ export class Ordering {
     const from = Math.floor(pa / 4)
     const to = Math.floor((pa + len - 1) / 4)
     this.#cpuStores.clear(from, to)
+    this.#cpuEpochs.clear(from, to)
+    this.#recentCount = 0
     this.#devWrites.clear(pa, pa + len - 1)
   }
 
   /** A write barrier: a new epoch. */
   writeBarrier(): void {
-    this.#epoch++
+    this.#epochFirst = this.#seq + 1
   }
 
   /** A read barrier: later loads are ordered after earlier ones. */
@@ -173,14 +204,14 @@ export class Ordering {
   /** An MMIO write to dev: the device observes it now (relaxed: without an implied barrier). */
   mmioWrite(dev: Device, relaxed: boolean): void {
     const ordered = !relaxed || !this.#weak
-    if (ordered) this.#epoch++
+    if (ordered) this.#epochFirst = this.#seq + 1
     const site = relaxed && this.#sys.checks.stacks ? captureStack() : null
     const o = this.#observed.get(dev)
-    if (o === undefined) this.#observed.set(dev, { seq: ++this.#seq, epoch: this.#epoch, site, relaxed: !ordered })
+    if (o === undefined) this.#observed.set(dev, { seq: ++this.#seq, first: this.#epochFirst, site, relaxed: !ordered })
     else {
       // Each device's stamp is its own object (deviceRead copies): update it in place.
       o.seq = ++this.#seq
-      o.epoch = this.#epoch
+      o.first = this.#epochFirst
       o.site = site
       o.relaxed = !ordered
     }
@@ -188,33 +219,50 @@ export class Ordering {
 
   /** A device read of coherent memory [pa, pa+len). */
   deviceRead(dev: Device, pa: number, len: number): void {
-    const obs = this.#observed.get(dev)
     const stores = this.#cpuStores
     if (stores.empty) return
-    let newestSeq = 0
-    let newestEpoch = 0
+    const obs = this.#observed.get(dev)
+    // A store in the observed store's epoch but before it: first <= seq < obs.seq (never for seq 0).
+    const lo = obs === undefined ? Infinity : obs.first
+    const hi = obs === undefined ? 0 : obs.seq
+    const from = Math.floor(pa / 4)
     const to = Math.floor((pa + len - 1) / 4)
-    for (let w = Math.floor(pa / 4); w <= to; ) {
+    if (to - from >= SCAN_WORDS) {
+      // The newest store that overlaps the read: if it covers all of it, every word holds that store.
+      for (let k = 0, h = this.#recentHead; k < this.#recentCount; k++) {
+        h = h === 0 ? RECENT - 1 : h - 1
+        if (this.#recentTo[h]! < from || this.#recentFrom[h]! > to) continue
+        if (this.#recentFrom[h]! > from || this.#recentTo[h]! < to) break
+        const seq = this.#recentSeq[h]!
+        if (seq < hi && seq >= lo) this.#report(dev, from * 4, obs!)
+        else if (obs === undefined || seq > obs.seq) this.#observed.set(dev, { seq, first: this.#recentFirst[h]!, site: null, relaxed: false })
+        return
+      }
+    }
+    let newest = 0
+    let newestWord = 0
+    for (let w = from; w <= to; ) {
       const a = stores.page(w, false)
       const last = Math.min(to, stores.pageEnd(w))
       if (a !== null) {
-        for (let x = w, i = stores.index(w) * 2; x <= last; x++, i += 2) {
+        const base = w - stores.index(w)
+        for (let i = stores.index(w), e = stores.index(last); i <= e; i++) {
           const seq = a[i]!
-          if (seq === 0) continue
-          const epoch = a[i + 1]!
-          if (obs !== undefined && epoch === obs.epoch && seq < obs.seq) {
-            this.#report(dev, x * 4, obs)
-            return
+          if (seq > newest) {
+            newest = seq
+            newestWord = base + i
           }
-          if (seq > newestSeq) {
-            newestSeq = seq
-            newestEpoch = epoch
+          if (seq < hi && seq >= lo) {
+            this.#report(dev, (base + i) * 4, obs!)
+            return
           }
         }
       }
       w = last + 1
     }
-    if (newestSeq !== 0 && (obs === undefined || newestSeq > obs.seq)) this.#observed.set(dev, { seq: newestSeq, epoch: newestEpoch, site: null, relaxed: false })
+    if (newest !== 0 && (obs === undefined || newest > obs.seq)) {
+      this.#observed.set(dev, { seq: newest, first: this.#cpuEpochs.get(newestWord), site: null, relaxed: false })
+    }
   }
 
   #report(dev: Device, pa: number, obs: Stamp & { site: readonly StackFrame[] | null; relaxed: boolean }): void {
@@ -246,22 +294,33 @@ export class Ordering {
 
   /** A CPU load of coherent memory. */
   cpuLoad(pa: number, len: number): void {
-    if (!this.#weak || this.#devWrites.empty) return
+    const writes = this.#devWrites
+    if (!this.#weak || writes.empty) return
+    const horizon = this.#horizon
+    const seen = this.#cpuSeen
     let newest = 0
     const to = pa + len - 1
-    for (let b = pa; b <= to; b++) {
-      const d = this.#devWrites.get(b)
-      if (d === 0 || d <= this.#horizon) continue
-      if (d < this.#cpuSeen) {
-        this.#sys.report({
-          kind: 'missing-barrier',
-          message: `CPU load of [phys=${hex(b)}], which the device wrote before a location this CPU already read, with no dma_rmb() in between: on a weakly ordered CPU the load may return stale data (read the ownership/phase bit, then dma_rmb(), then the rest)`,
-          details: { phys: b },
-        })
-        this.#cpuSeen = 0
-        return
+    for (let b = pa; b <= to; ) {
+      const a = writes.page(b, false)
+      const last = Math.min(to, writes.pageEnd(b))
+      if (a !== null) {
+        const base = b - writes.index(b)
+        for (let i = writes.index(b), e = writes.index(last); i <= e; i++) {
+          const d = a[i]!
+          if (d <= horizon) continue
+          if (d < seen) {
+            this.#sys.report({
+              kind: 'missing-barrier',
+              message: `CPU load of [phys=${hex(base + i)}], which the device wrote before a location this CPU already read, with no dma_rmb() in between: on a weakly ordered CPU the load may return stale data (read the ownership/phase bit, then dma_rmb(), then the rest)`,
+              details: { phys: base + i },
+            })
+            this.#cpuSeen = 0
+            return
+          }
+          if (d > newest) newest = d
+        }
       }
-      if (d > newest) newest = d
+      b = last + 1
     }
     if (newest > this.#cpuSeen) this.#cpuSeen = newest
   }

@@ -18,6 +18,7 @@ import {
   mem_read16,
   mem_read32,
   mem_write32,
+  mem_write_bytes,
   msleep,
   pci_enable_device,
   pci_iomap,
@@ -120,6 +121,44 @@ describe('a descriptor body and its ownership bit', () => {
         expect(kinds(sys)).toEqual(barrier ? [] : ['missing-barrier'])
       }
     })
+  }
+})
+
+describe('a buffer written in one store, then its ownership word (the read covers many words)', () => {
+  // 256 bytes of body in one mem_write_bytes, as a PCM copy or an SQE copy writes them; then
+  // `patch` optionally rewrites one word of the body, `others` stores elsewhere push the body's
+  // store out of the ordering check's short memory of recent stores; then OWN.
+  const cases = [
+    { name: 'no barrier before OWN', barrier: false, patch: false, others: 0, bug: true },
+    { name: 'dma_wmb before OWN', barrier: true, patch: false, others: 0, bug: false },
+    { name: 'dma_wmb, then one word of the body rewritten with no barrier before OWN', barrier: true, patch: true, others: 0, bug: true },
+    { name: 'no barrier, then 20 stores elsewhere', barrier: false, patch: false, others: 20, bug: true },
+    { name: 'dma_wmb, then 20 stores elsewhere', barrier: true, patch: false, others: 20, bug: false },
+  ]
+  for (const arch of ARCHES) {
+    for (const c of cases) {
+      it(`${c.name}: ${c.bug ? 'missing-barrier' : 'silent'} (${arch})`, async () => {
+        const { sys, hw, ring } = await rig(arch)
+        const body = new Uint8Array(256).map((_, i) => i ^ 0x5a)
+        await sys.run(async () => {
+          mem_write_bytes(ring.cpu, body)
+          if (c.barrier) dma_wmb()
+          if (c.patch) {
+            mem_write32(ring.cpu, 40, 0xa5a5a5a5)
+            body.set([0xa5, 0xa5, 0xa5, 0xa5], 40)
+          }
+          for (let i = 0; i < c.others; i++) mem_write32(ring.cpu, 512 + 4 * i, i)
+          mem_write32(ring.cpu, 256, 1) // OWN
+          await msleep(1)
+        })
+        const own = new DataView(hw.deviceRead(ring.dma + 256, 4).buffer).getUint32(0, true)
+        expect(own).toBe(1)
+        expect(hw.deviceRead(ring.dma, 256)).toEqual(body)
+        expect(kinds(sys)).toEqual(c.bug ? ['missing-barrier'] : [])
+        // The first word stored before OWN in OWN's epoch: the body's start, or the rewritten word.
+        if (c.bug) expect((sys.reports[0]!.details as { phys: number }).phys % 4096).toBe(c.patch ? 40 : 0)
+      })
+    }
   }
 })
 
