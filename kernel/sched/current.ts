@@ -81,13 +81,32 @@ export function switchTo(t: Task | null): Task | null {
   return prev
 }
 
-let cpuTail: Promise<void> = Promise.resolve()
+/*
+ * The shared CPU: one task, idle loop or device step of any system runs at a time (they share
+ * `currentTask`). A lock with a FIFO of waiters; a free CPU is taken without waiting.
+ */
+let cpuHeld = false
+const cpuWaiters: ((release: () => void) => void)[] = []
 
-/** Waits for the shared CPU; resolves with the function that releases it. */
+function releaseCpu(): void {
+  const next = cpuWaiters.shift()
+  // Handed over: the CPU stays held, by the first waiter.
+  if (next !== undefined) next(releaseCpu)
+  else cpuHeld = false
+}
+
+/** Takes the shared CPU if it is free: the function that releases it, or null if it is held. */
+export function tryAcquireCpu(): (() => void) | null {
+  if (cpuHeld) return null
+  cpuHeld = true
+  return releaseCpu
+}
+
+/** Waits for the shared CPU; resolves with the function that releases it (call it once). */
 export function acquireCpu(): Promise<() => void> {
-  let release!: () => void
-  const mine = new Promise<void>((r) => (release = r))
-  const prev = cpuTail
-  cpuTail = prev.then(() => mine)
-  return prev.then(() => release)
+  if (!cpuHeld) {
+    cpuHeld = true
+    return Promise.resolve(releaseCpu)
+  }
+  return new Promise((res) => cpuWaiters.push(res))
 }

@@ -10,8 +10,11 @@
  */
 
 import type { VirtualClock } from '../../devices/index.js'
-import { acquireCpu, switchTo, Task, type TaskOwner } from './current.js'
+import { acquireCpu, switchTo, Task, tryAcquireCpu, type TaskOwner } from './current.js'
 import type { SchedGroup } from './group.js'
+
+/** Idle-loop turns a drive loop takes without waiting before it lets other loops have the CPU. */
+const IDLE_YIELD = 64
 
 export interface SchedOwner extends TaskOwner {
   readonly clockRef: VirtualClock
@@ -102,8 +105,10 @@ export class Scheduler {
   }
 
   /** Runs one step of t: until it blocks or finishes. */
-  async #step(t: Task): Promise<void> {
-    const release = await acquireCpu()
+  async #step(t: Task, takeNow = false): Promise<void> {
+    // Taken at once only by a loop that has already waited once: the caller of sys.run() never
+    // finds a task of its system running when the call returns.
+    const release = (takeNow ? tryAcquireCpu() : null) ?? (await acquireCpu())
     const prev = switchTo(t)
     try {
       if (this.#last !== t) {
@@ -172,17 +177,25 @@ export class Scheduler {
   async drive(stop: () => boolean, deadline = Number.POSITIVE_INFINITY): Promise<boolean> {
     if (this.group !== null) return this.group.drive(stop, deadline)
     const clock = this.#owner.clockRef
+    let idleRun = 0
+    // Whether this loop has waited once (so it no longer runs inside its caller's synchronous call).
+    let waited = false
     for (;;) {
       if (stop()) return true
       // Busy tasks advance the clock too: a deadline ends the drive even if tasks are runnable.
       if (clock.now >= deadline) return stop()
       const t = this.#runQueue.shift()
       if (t !== undefined) {
-        await this.#step(t)
+        idleRun = 0
+        await this.#step(t, waited)
+        waited = true
         continue
       }
-      // Idle: let due events run and interrupts arrive, then sleep until the next event.
-      const release = await acquireCpu()
+      // Idle: let due events run and interrupts arrive, then sleep until the next event. A free
+      // CPU is taken without waiting, but a long idle stretch still lets other systems' loops in.
+      let release = waited && ++idleRun % IDLE_YIELD !== 0 ? tryAcquireCpu() : null
+      release ??= await acquireCpu()
+      waited = true
       try {
         this.#owner.idleWork()
         if (this.#runQueue.length > 0 || stop()) continue
