@@ -99,7 +99,7 @@ export class StoreBuffer {
     if (pick !== 0) this.reordered++
     const s = e[pick]!
     for (let i = pick; i < e.length - 1; i++) e[i] = e[i + 1]!
-    e.length--
+    e.pop()
     this.#ram.write(s.pa, s.bytes, 0, s.len)
     this.#free.push(s)
   }

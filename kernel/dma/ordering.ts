@@ -97,6 +97,11 @@ class WordTable {
 
   /** Clears units [from, to]. */
   clear(from: number, to: number): void {
+    if (to - from < 8 && to <= this.pageEnd(from)) {
+      const a = this.page(from, false)
+      if (a !== null) for (let i = this.index(from) * this.#width, e = (this.index(to) + 1) * this.#width; i < e; i++) a[i] = 0
+      return
+    }
     for (let w = from; w <= to; ) {
       const a = this.page(w, false)
       const last = Math.min(to, this.pageEnd(w))
@@ -156,13 +161,20 @@ export class Ordering {
     const to = Math.floor((pa + len - 1) / 4)
     const stores = this.#cpuStores
     const epochs = this.#cpuEpochs
-    for (let w = from; w <= to; ) {
-      const last = Math.min(to, stores.pageEnd(w))
-      const i = stores.index(w)
-      const e = stores.index(last) + 1
-      stores.page(w, true)!.fill(seq, i, e)
-      epochs.page(w, true)!.fill(first, i, e)
-      w = last + 1
+    if (from === to) {
+      // One word (a field of a descriptor): two stores, not two fills.
+      const i = stores.index(from)
+      stores.page(from, true)![i] = seq
+      epochs.page(from, true)![i] = first
+    } else {
+      for (let w = from; w <= to; ) {
+        const last = Math.min(to, stores.pageEnd(w))
+        const i = stores.index(w)
+        const e = stores.index(last) + 1
+        stores.page(w, true)!.fill(seq, i, e)
+        epochs.page(w, true)!.fill(first, i, e)
+        w = last + 1
+      }
     }
     const h = this.#recentHead
     this.#recentFrom[h] = from
