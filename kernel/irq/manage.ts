@@ -43,6 +43,8 @@ interface IrqAction {
   readonly thread_fn: IrqThreadFn | null
   readonly flags: number
   readonly name: string
+  /** The name its handler runs under ("irq/N-name"). */
+  readonly ctxName: string
   readonly dev_id: unknown
   /** The device whose driver requested it (for leak reports at unbind). */
   readonly owner: Device | null
@@ -53,7 +55,8 @@ interface IrqAction {
 
 interface IrqDesc {
   readonly irq: number
-  actions: IrqAction[]
+  /** Replaced, never changed in place: a handler that frees or requests an IRQ does not disturb the loop running it. */
+  actions: readonly IrqAction[]
   /** disable_irq nesting: the line is masked while > 0. */
   depth: number
   /** Masked until the threads of a oneshot interrupt finish. */
@@ -154,13 +157,13 @@ export class IrqCore implements IrqDelivery {
     // its message): the handler's first look at a status or phase word is not a stale early read.
     sys.ordering.readBarrier()
     let ret = IRQ_NONE
-    for (const a of [...d.actions]) {
+    for (const a of d.actions) {
       if (a.handler === null) {
         ret |= IRQ_WAKE_THREAD
         this.#wakeThread(d, a)
         continue
       }
-      const r = sys.runAtomic(`irq/${irq}-${a.name}`, 'hardirq', () => a.handler!(irq, a.dev_id))
+      const r = sys.runAtomic(a.ctxName, 'hardirq', () => a.handler!(irq, a.dev_id))
       const v = typeof r === 'number' ? r : IRQ_NONE
       if (v !== IRQ_NONE && v !== IRQ_HANDLED && v !== IRQ_WAKE_THREAD) {
         sys.logger.warn({ irq }, `irq event ${irq}: bogus return value ${String(r)}`)
@@ -266,7 +269,7 @@ export class IrqCore implements IrqDelivery {
         return -EBUSY
       }
     }
-    d.actions.push({ handler, thread_fn, flags, name, dev_id, owner: t.device, threadWanted: false, threadRunning: false, warnedNoThread: false })
+    d.actions = [...d.actions, { handler, thread_fn, flags, name, ctxName: `irq/${irq}-${name}`, dev_id, owner: t.device, threadWanted: false, threadRunning: false, warnedNoThread: false }]
     if (d.actions.length === 1) {
       d.count = 0
       d.unhandled = 0
@@ -285,9 +288,10 @@ export class IrqCore implements IrqDelivery {
       this.#sys.logger.warn({ irq }, `Trying to free already-free IRQ ${irq}`)
       return null
     }
-    const [a] = d.actions.splice(i, 1)
+    const a = d.actions[i]!
+    d.actions = d.actions.filter((_, k) => k !== i)
     this.#updateMask(d)
-    return a!.name
+    return a.name
   }
 
   async synchronize(t: Task, irq: number): Promise<void> {

@@ -498,7 +498,8 @@ export async function snd_pcm_lib_xfer(s: SndPcmSubstream, data: Uint8Array | nu
       const cont = rt.buffer_size - appl_ofs
       if (n > cont) n = cont
       snd_pcm_stream_unlock_irq(s)
-      const e = await transfer(s, isPlayback, data, appl_ofs, offset, n)
+      let e = transfer(s, isPlayback, data, appl_ofs, offset, n)
+      if (typeof e !== 'number') e = await e
       snd_pcm_stream_lock_irq(s)
       if (e < 0) {
         err = e
@@ -527,7 +528,14 @@ export async function snd_pcm_lib_xfer(s: SndPcmSubstream, data: Uint8Array | nu
   }
 }
 
-async function transfer(s: SndPcmSubstream, isPlayback: boolean, data: Uint8Array | null, hwoff: number, off: number, frames: number): Promise<number> {
+/** A driver's copy op's result: its errno, or 0 for anything that is not a number. */
+async function copyOp(r: Promise<number>): Promise<number> {
+  const v: unknown = await r
+  return typeof v === 'number' ? v : 0
+}
+
+/** Copies one stretch between the caller and the ring; a promise only when the driver's copy op is called. */
+function transfer(s: SndPcmSubstream, isPlayback: boolean, data: Uint8Array | null, hwoff: number, off: number, frames: number): number | Promise<number> {
   const rt = s.runtime!
   const bytes = frames_to_bytes(rt, frames)
   const pos = frames_to_bytes(rt, hwoff)
@@ -540,10 +548,7 @@ async function transfer(s: SndPcmSubstream, isPlayback: boolean, data: Uint8Arra
     return 0
   }
   const chunk = data.subarray(from, from + bytes)
-  if (ops.copy !== undefined) {
-    const r = await ops.copy.call(ops, s, -1, pos, chunk, bytes)
-    return typeof r === 'number' ? r : 0
-  }
+  if (ops.copy !== undefined) return copyOp(ops.copy.call(ops, s, -1, pos, chunk, bytes))
   if (isPlayback) {
     mem_write_bytes(ptr_add(rt.dma_area, pos), chunk)
     dmaBufferSyncDevice()
