@@ -19,6 +19,8 @@ export class CountingEmitter<E extends Events> extends EventEmitter<E> {
   constructor(names: readonly Name<E>[]) {
     super()
     this.#names = names
+    // Every count present from the start: the object keeps one shape.
+    for (const e of names) this.#count[e] = 0
   }
 
   #recount(event: Name<E> | undefined): void {

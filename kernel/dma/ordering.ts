@@ -50,9 +50,9 @@ class WordTable {
   readonly #width: number
   /** Units per 4 KiB page: 1024 for 4-byte words, 4096 for bytes. */
   readonly #perPage: number
-  readonly #pages = new Map<number, Float64Array>()
+  readonly #pages = new Map<number, Uint32Array>()
   #lastPage = -1
-  #last: Float64Array | null = null
+  #last: Uint32Array | null = null
 
   constructor(width: number, perPage = WORDS_PER_PAGE) {
     this.#width = width
@@ -75,18 +75,25 @@ class WordTable {
   }
 
   /** The page array holding unit w (created if asked), or null. */
-  page(w: number, create: boolean): Float64Array | null {
+  page(w: number, create: boolean): Uint32Array | null {
     const p = Math.floor(w / this.#perPage)
     if (p === this.#lastPage) return this.#last
     let a = this.#pages.get(p) ?? null
     if (a === null) {
       if (!create) return null
-      a = new Float64Array(this.#perPage * this.#width)
+      a = new Uint32Array(this.#perPage * this.#width)
       this.#pages.set(p, a)
     }
     this.#lastPage = p
     this.#last = a
     return a
+  }
+
+  /** Forgets everything recorded. */
+  reset(): void {
+    this.#pages.clear()
+    this.#lastPage = -1
+    this.#last = null
   }
 
   /** Value k of unit w (0 when none). */
@@ -153,9 +160,34 @@ export class Ordering {
     this.#weak = sys.platform.weaklyOrdered
   }
 
+  /**
+   * Sequence numbers are 32-bit in the tables (half the memory traffic of doubles for a bulk
+   * store); when one runs out, what was recorded is forgotten and numbering starts again. It
+   * happens after some four billion stores, or device writes, and can only hide a report, never
+   * make one.
+   */
+  #seqLimit = 0xffff_fff0
+
+  /** For tests: makes the sequence numbers run out after n. */
+  setSeqLimitForTests(n: number): void {
+    this.#seqLimit = n
+  }
+
+  #nextSeq(): number {
+    if (this.#seq >= this.#seqLimit) {
+      this.#cpuStores.reset()
+      this.#cpuEpochs.reset()
+      this.#observed.clear()
+      this.#recentCount = 0
+      this.#seq = 0
+      this.#epochFirst = 1
+    }
+    return ++this.#seq
+  }
+
   /** A CPU store to coherent memory. */
   cpuStore(pa: number, len: number): void {
-    const seq = ++this.#seq
+    const seq = this.#nextSeq()
     const first = this.#epochFirst
     const from = Math.floor(pa / 4)
     const to = Math.floor((pa + len - 1) / 4)
@@ -216,13 +248,15 @@ export class Ordering {
   /** An MMIO write to dev: the device observes it now (relaxed: without an implied barrier). */
   mmioWrite(dev: Device, relaxed: boolean): void {
     const ordered = !relaxed || !this.#weak
-    if (ordered) this.#epochFirst = this.#seq + 1
+    const seq = this.#nextSeq()
+    // An ordered MMIO write starts a new epoch with itself.
+    if (ordered) this.#epochFirst = seq
     const site = relaxed && this.#sys.checks.stacks ? captureStack() : null
     const o = this.#observed.get(dev)
-    if (o === undefined) this.#observed.set(dev, { seq: ++this.#seq, first: this.#epochFirst, site, relaxed: !ordered })
+    if (o === undefined) this.#observed.set(dev, { seq, first: this.#epochFirst, site, relaxed: !ordered })
     else {
       // Each device's stamp is its own object (deviceRead copies): update it in place.
-      o.seq = ++this.#seq
+      o.seq = seq
       o.first = this.#epochFirst
       o.site = site
       o.relaxed = !ordered
@@ -293,6 +327,12 @@ export class Ordering {
 
   /** A device write to coherent memory. */
   deviceWrite(pa: number, len: number): void {
+    if (this.#devSeq >= this.#seqLimit) {
+      this.#devWrites.reset()
+      this.#devSeq = 0
+      this.#cpuSeen = 0
+      this.#horizon = 0
+    }
     const seq = ++this.#devSeq
     const writes = this.#devWrites
     const to = pa + len - 1

@@ -162,6 +162,39 @@ describe('a buffer written in one store, then its ownership word (the read cover
   }
 })
 
+describe('when the sequence numbers run out', () => {
+  it('the history is forgotten and numbering starts again: correct rounds stay silent, and a bug after the wrap is still caught (arm64)', async () => {
+    const { sys, hw, ring } = await rig('arm64')
+    sys.ordering.setSeqLimitForTests(12)
+    const round = async (i: number, wmb: boolean, rmb: boolean) => {
+      await sys.run(async () => {
+        mem_write32(ring.cpu, 0, 0x100 + i) // body
+        if (wmb) dma_wmb()
+        mem_write32(ring.cpu, 4, i + 1) // OWN
+        await msleep(1)
+      })
+      expect(new DataView(hw.deviceRead(ring.dma + 4, 4).buffer).getUint32(0, true)).toBe(i + 1)
+      expect(new DataView(hw.deviceRead(ring.dma, 4).buffer).getUint32(0, true)).toBe(0x100 + i)
+      hw.deviceWrite(ring.dma + 16, new Uint8Array([i, 0, 0, 0])) // the data
+      hw.deviceWrite(ring.dma + 20, new Uint8Array([1, 0, 0, 0])) // then the DD bit
+      const got = await sys.run(() => {
+        if (mem_read32(ring.cpu, 20) !== 1) return -1
+        if (rmb) dma_rmb()
+        const v = mem_read32(ring.cpu, 16)
+        mem_write32(ring.cpu, 20, 0) // hand the slot back
+        return v
+      })
+      expect(got).toBe(i)
+    }
+    for (let i = 0; i < 20; i++) await round(i, true, true)
+    expect(kinds(sys)).toEqual([])
+    await round(20, false, true)
+    expect(kinds(sys)).toEqual(['missing-barrier'])
+    await round(21, true, false)
+    expect(kinds(sys)).toEqual(['missing-barrier', 'missing-barrier'])
+  })
+})
+
 describe('reading a status the device wrote after the data', () => {
   for (const arch of ARCHES) {
     it(`without dma_rmb is missing-barrier on weakly ordered CPUs only (${arch})`, async () => {
