@@ -60,8 +60,23 @@ export class Ram {
     return this.#sections.size * SECTION_SIZE
   }
 
+  /** The last section looked up (most accesses stay in one). */
+  #lastIdx = -1
+  #lastSec: Uint8Array | undefined = undefined
+
+  /** The backing store of section `index`, if it was ever written. */
+  #get(index: number): Uint8Array | undefined {
+    if (index === this.#lastIdx) return this.#lastSec
+    const s = this.#sections.get(index)
+    if (s !== undefined) {
+      this.#lastIdx = index
+      this.#lastSec = s
+    }
+    return s
+  }
+
   #section(index: number): Uint8Array {
-    let s = this.#sections.get(index)
+    let s = this.#get(index)
     if (s === undefined) {
       s = new Uint8Array(SECTION_SIZE)
       this.#sections.set(index, s)
@@ -75,7 +90,7 @@ export class Ram {
       const idx = Math.floor(pa / SECTION_SIZE)
       const off = pa - idx * SECTION_SIZE
       const n = Math.min(len, SECTION_SIZE - off)
-      const s = this.#sections.get(idx)
+      const s = this.#get(idx)
       if (s === undefined) dst.fill(0, dstOff, dstOff + n)
       else if (n <= SMALL_COPY) for (let i = 0; i < n; i++) dst[dstOff + i] = s[off + i]!
       else if (n === SECTION_SIZE) dst.set(s, dstOff)
@@ -107,7 +122,7 @@ export class Ram {
       const idx = Math.floor(pa / SECTION_SIZE)
       const off = pa - idx * SECTION_SIZE
       const n = Math.min(len, SECTION_SIZE - off)
-      if (value !== 0 || this.#sections.has(idx)) this.#section(idx).fill(value, off, off + n)
+      if (value !== 0 || this.#get(idx) !== undefined) this.#section(idx).fill(value, off, off + n)
       pa += n
       len -= n
     }
@@ -125,7 +140,7 @@ export class Ram {
       const so = src - si * SECTION_SIZE
       const dOff = dst - di * SECTION_SIZE
       const n = Math.min(len, SECTION_SIZE - so, SECTION_SIZE - dOff)
-      const s = this.#sections.get(si)
+      const s = this.#get(si)
       if (s === undefined) this.fill(dst, 0, n)
       else this.#section(di).set(n === SECTION_SIZE ? s : s.subarray(so, so + n), dOff)
       src += n
@@ -136,7 +151,7 @@ export class Ram {
 
   read8(pa: number): number {
     const idx = Math.floor(pa / SECTION_SIZE)
-    const s = this.#sections.get(idx)
+    const s = this.#get(idx)
     return s === undefined ? 0 : s[pa - idx * SECTION_SIZE]!
   }
 }

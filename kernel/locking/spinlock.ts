@@ -67,7 +67,9 @@ function acquire(t: Task, fn: string, l: SpinLock): void {
 function release(t: Task, fn: string, l: SpinLock): void {
   const i = l.holders.indexOf(t)
   if (i < 0) sysOf(t).oops(t, l.holders.length === 0 ? `BUG: spinlock already unlocked: ${fn}()` : `BUG: ${fn}() of a spinlock held by another context`)
-  l.holders.splice(i, 1)
+  const h = l.holders
+  for (let k = i; k < h.length - 1; k++) h[k] = h[k + 1]!
+  h.pop()
   t.locksHeld = Math.max(0, t.locksHeld - 1)
 }
 
