@@ -38,15 +38,15 @@ interface IoRegion {
 
 /**
  * Decodes an IoAddr to the region it lies in (the offset is `addr - IOREMAP_BASE - base`). The
- * last region is cached per system and revalidated on each use: the mapping must still be in
- * sys.iomaps and the BAR still at the same bus address.
+ * last region is cached per system (pci_iomap and pci_iounmap drop it) and revalidated on each
+ * use: the BAR must still be at the same bus address.
  */
 function decode(t: Task, fn: string, addr: unknown, size: number): IoRegion {
   if (typeof addr !== 'number' || !Number.isInteger(addr)) badArg(t, fn, 'addr', `must be an IoAddr from pci_iomap, got ${typeof addr}`)
   const sys = sysOf(t)
   const bus = addr - IOREMAP_BASE
   const c = sys.ioRegionCache as IoRegion | null
-  if (c !== null && bus >= c.base && bus + size <= c.base + c.len && sys.iomaps.get(c.base) === c.map && c.fn.bars[c.bar]!.base === c.base) return c
+  if (c !== null && bus >= c.base && bus + size <= c.base + c.len && c.fn.bars[c.bar]!.base === c.base) return c
   const hit = sys.machine.pci.barAt(bus)
   const base = hit === undefined ? 0 : bus - hit.off
   const map = hit === undefined ? undefined : sys.iomaps.get(base)

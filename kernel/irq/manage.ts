@@ -38,6 +38,9 @@ export type IrqHandler = (irq: number, dev_id: unknown) => number
 /** A threaded handler: runs in process context and may sleep (so it may be async). */
 export type IrqThreadFn = (irq: number, dev_id: unknown) => number | Promise<number>
 
+/** The idle CPU's wake-up event: it only has to exist. */
+const NOTHING = (): void => undefined
+
 interface IrqAction {
   readonly handler: IrqHandler | null
   readonly thread_fn: IrqThreadFn | null
@@ -107,7 +110,7 @@ export class IrqCore implements IrqDelivery {
     if (this.#deliverableAt > clock.now) return
     this.#deliverableAt = clock.now + this.#rng.int(IRQ_LATENCY_MAX_NS)
     // Wake the idle CPU when the interrupt becomes deliverable.
-    if (this.#deliverableAt > clock.now) clock.schedule(this.#deliverableAt, () => undefined)
+    if (this.#deliverableAt > clock.now) clock.schedule(this.#deliverableAt, NOTHING)
   }
 
   desc(irq: number): IrqDesc {

@@ -302,6 +302,7 @@ export function pci_iomap(pdev: PciDev, bar: number, maxlen = 0): IoAddr | null 
   if (typeof bar !== 'number' || b === undefined || b.size === 0) return null
   const len = maxlen > 0 ? Math.min(maxlen, b.size) : b.size
   sysOf(t).iomaps.set(b.base, { pdev: p, bar, len })
+  sysOf(t).ioRegionCache = null
   return (IOREMAP_BASE + b.base) as IoAddr
 }
 
@@ -309,6 +310,7 @@ export function pci_iounmap(pdev: PciDev, addr: IoAddr): void {
   const t = current('pci_iounmap')
   checkPdev(t, 'pci_iounmap', pdev)
   sysOf(t).iomaps.delete(addr - IOREMAP_BASE)
+  sysOf(t).ioRegionCache = null
 }
 
 /** Managed: requests the regions of the BARs in mask and maps them (see pcim_iomap_table). */
@@ -330,6 +332,7 @@ export function pcim_iomap_regions(pdev: PciDev, mask: number, name: string): nu
     what: 'pcim_iomap_regions',
     release: () => {
       for (const a of maps) if (a !== undefined) sys.iomaps.delete(a - IOREMAP_BASE)
+      sys.ioRegionCache = null
       p.regions = null
     },
   })

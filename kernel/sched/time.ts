@@ -171,7 +171,14 @@ async function waitEvent(fn: string, wq: WaitQueueHead, cond: () => boolean, tim
   wq.waiters.add(t)
   try {
     for (;;) {
-      const timedOut = deadline === Number.POSITIVE_INFINITY ? (await sys.sched.block(t), false) : await sleepUntil(t, deadline)
+      // As sleepUntil, inline: one promise per sleep, not two.
+      let timedOut = false
+      const ev = deadline === Number.POSITIVE_INFINITY ? null : sys.machine.clock.schedule(deadline, () => {
+        timedOut = true
+        sys.sched.wake(t)
+      })
+      await sys.sched.block(t)
+      if (ev !== null) ev.cancelled = true
       if (cond()) return deadline === Number.POSITIVE_INFINITY ? 1 : Math.max(1, Math.ceil((deadline - sys.machine.clock.now) / NS_PER_JIFFY))
       if (timedOut) return 0
     }
