@@ -5,7 +5,7 @@
  * MemoryAudioSink, on the default platform (arm64, non-coherent, IOMMU strict, swiotlb auto).
  *
  * The figure is seconds of audio played per host second, after a warm-up of forty seconds of audio,
- * the fastest of eight 10 s plays taken in alternation with the other setting's (a play takes about 10 ms of
+ * the fastest of twenty 10 s plays taken in alternation with the other setting's (a play takes about 10 ms of
  * host time: a few rounds are easily all caught by one burst of noise on a shared VM):
  * - audio.realtime_factor.checked: every check on but stack capture (target >= 1000x);
  * - audio.realtime_factor.unchecked: `checks: false`.
@@ -53,7 +53,7 @@ async function setup(checked: boolean, seconds: number): Promise<() => Promise<n
 }
 
 /** Timed plays of each setting, in alternation; the fastest of each counts (harness.ts). */
-const ROUNDS = 8
+const ROUNDS = 20
 
 export async function run(): Promise<BenchResult[]> {
   const seconds = 10

@@ -32,12 +32,12 @@ export const DEFAULT_STALE_LOAD_PROBABILITY = 0.5
 /** Device writes kept for reordering: older ones count as landed before any load in flight. */
 export const REORDER_WINDOW = 64
 
-/** One logged device write: where, its order, and the bytes it overwrote. */
+/** One logged device write: where, its order, and the bytes it overwrote (the first len of old). */
 interface Logged {
-  readonly pa: number
-  readonly len: number
-  readonly seq: number
-  readonly old: Uint8Array
+  pa: number
+  len: number
+  seq: number
+  old: Uint8Array
 }
 
 export class LoadOrder {
@@ -49,7 +49,7 @@ export class LoadOrder {
   readonly #rng: Rng
   #seq = 0
   /** Device writes to non-cacheable memory since the last read barrier, oldest first. */
-  #log: Logged[] = []
+  readonly #log: Logged[] = []
   /** The newest device write the CPU has loaded since its last read barrier. */
   #cpuSeen = 0
   /** Loads that returned the value from before the device's write (for tests and statistics). */
@@ -65,25 +65,40 @@ export class LoadOrder {
   /** A device is about to write [pa, pa+len) of non-cacheable memory: log it with the old bytes. */
   deviceWrite(pa: number, len: number): void {
     if (!this.enabled || len <= 0) return
-    const old = new Uint8Array(len)
-    this.#ram.read(pa, old, 0, len)
-    this.#log.push({ pa, len, seq: ++this.#seq, old })
-    if (this.#log.length > REORDER_WINDOW) this.#log.shift()
+    let w = this.#free.pop()
+    if (w === undefined) w = { pa, len, seq: 0, old: new Uint8Array(Math.max(len, 16)) }
+    else if (w.old.length < len) w.old = new Uint8Array(len)
+    w.pa = pa
+    w.len = len
+    w.seq = ++this.#seq
+    this.#ram.read(pa, w.old, 0, len)
+    this.#log.push(w)
+    if (this.#log.length > REORDER_WINDOW) this.#free.push(this.#log.shift()!)
   }
+
+  /** Records no longer logged, kept for reuse: a write allocates nothing in the steady state. */
+  readonly #free: Logged[] = []
 
   /** A CPU store to [pa, pa+len): the CPU's own store is what its later loads see there. */
   cpuStore(pa: number, len: number): void {
     const log = this.#log
     if (log.length === 0 || len <= 0) return
     let kept = 0
-    for (const w of log) if (w.pa >= pa + len || pa >= w.pa + w.len) log[kept++] = w
+    for (const w of log) {
+      if (w.pa >= pa + len || pa >= w.pa + w.len) log[kept++] = w
+      else this.#free.push(w)
+    }
     log.length = kept
   }
 
   /** A read barrier: later loads are performed after it, when every logged write had landed. */
   barrier(): void {
     this.#cpuSeen = 0
-    if (this.#log.length > 0) this.#log = []
+    const log = this.#log
+    if (log.length > 0) {
+      for (const w of log) this.#free.push(w)
+      log.length = 0
+    }
   }
 
   /**
