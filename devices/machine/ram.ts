@@ -45,11 +45,19 @@ export class Ram {
 
   /** The bank holding [pa, pa+len), or undefined if the range is not entirely RAM. */
   bankOf(pa: number, len = 1): RamBank | undefined {
+    const last = this.#lastBank
+    if (last !== undefined && pa >= last.base && pa + len <= last.base + last.size) return last
     for (const b of this.banks) {
-      if (pa >= b.base && pa + len <= b.base + b.size) return b
+      if (pa >= b.base && pa + len <= b.base + b.size) {
+        this.#lastBank = b
+        return b
+      }
     }
     return undefined
   }
+
+  /** The bank bankOf() found last. */
+  #lastBank: RamBank | undefined = undefined
 
   isRam(pa: number, len = 1): boolean {
     return this.bankOf(pa, len) !== undefined
