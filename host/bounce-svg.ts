@@ -18,7 +18,7 @@
 import type { DmaApiTraceEvent, System } from '../kernel/index.js'
 import type { DmaTraceEvent } from '../devices/index.js'
 import { apiName } from './ownership-diagram.js'
-import { cpuView, xmlEscape } from './ring-svg.js'
+import { cpuView, svgHeader, xmlEscape } from './ring-svg.js'
 
 export interface BounceColumn {
   readonly label: string
@@ -144,14 +144,7 @@ export function bounceSvg(rec: BounceRecorder, opts: { title: string }): string 
   const hex = (v: number | null): string =>
     v === null ? 'not mapped' : `0x${v.toString(16).padStart(2, '0')}`
   const out: string[] = []
-  out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="monospace" font-size="11">`,
-  )
-  out.push(`  <title>${xmlEscape(opts.title)}</title>`)
-  out.push(`  <rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`)
-  out.push(
-    `  <text x="20" y="20" font-size="13" font-weight="bold">${xmlEscape(opts.title)}</text>`,
-  )
+  out.push(...svgHeader(width, height, opts.title))
   out.push(`  <text x="20" y="${Y0 + H / 2 + 4}">buffer (CPU sees)</text>`)
   out.push(`  <text x="20" y="${Y0 + H + H / 2 + 4}">bounce slot (device sees)</text>`)
   cols.forEach((c, i) => {

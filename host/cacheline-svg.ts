@@ -21,7 +21,7 @@
  */
 
 import type { DmaApiTraceEvent, System } from '../kernel/index.js'
-import { xmlEscape } from './ring-svg.js'
+import { svgHeader, xmlEscape } from './ring-svg.js'
 
 export type CacheLineView = 'absent' | 'clean' | 'stale' | 'dirty'
 
@@ -158,11 +158,7 @@ export function cacheLineSvg(rec: Pick<CacheLineRecorder, 'columns' | 'pa' | 'li
   const legendY = Y0 + rec.lines * H + 24
   const height = legendY + 5 * 18 + 10
   const title = opts.title ?? `cache lines of the buffer at 0x${rec.pa.toString(16)} (${rec.lines} × ${rec.lineSize} bytes)`
-  const out: string[] = []
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="monospace" font-size="11">`)
-  out.push(`  <title>${xmlEscape(title)}</title>`)
-  out.push(`  <rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`)
-  out.push(`  <text x="10" y="20" font-size="13" font-weight="bold">${xmlEscape(title)}</text>`)
+  const out = svgHeader(width, height, title, 10)
   out.push(`  <text x="10" y="38">time →, one column per DMA API call or marked CPU access; one row per cache line</text>`)
   cols.forEach((c, j) => {
     const x = X0 + j * W

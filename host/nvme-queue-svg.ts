@@ -23,7 +23,7 @@ import { PAGE_OFFSET, pci_get_drvdata } from '../kernel/index.js'
 import type { NvmeController } from '../devices/index.js'
 import type { NvmeDev } from '../drivers/nvme/nvme_defs.js'
 import { NVME_CQE_SIZE, NVME_SQE_SIZE } from '../drivers/nvme/nvme_hw.js'
-import { cpuView, xmlEscape } from './ring-svg.js'
+import { cpuView, svgHeader, xmlEscape } from './ring-svg.js'
 
 export type SqOwner = 'posted' | 'written' | 'free'
 export type CqOwner = 'posted' | 'consumed'
@@ -153,12 +153,7 @@ export function nvmeQueueSvg(s: NvmeQueueSnapshot, opts: { title?: string } = {}
   const legendY = cqY + H + 48
   const height = legendY + 6 * 18 + 10
   const out: string[] = []
-  out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="monospace" font-size="11">`,
-  )
-  out.push(`  <title>${xmlEscape(title)}</title>`)
-  out.push(`  <rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`)
-  out.push(`  <text x="20" y="20" font-size="13" font-weight="bold">${xmlEscape(title)}</text>`)
+  out.push(...svgHeader(width, height, title))
   out.push(
     `  <text x="20" y="40">controller: SQ head ${s.ctrl.sqHead}, SQ tail doorbell ${s.ctrl.sqTail}; CQ tail ${s.ctrl.cqTail}, CQ head doorbell ${s.ctrl.cqHead}, phase ${s.ctrl.phase}</text>`,
   )

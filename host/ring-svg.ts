@@ -114,6 +114,20 @@ export function xmlEscape(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
 }
 
+/**
+ * The opening lines every picture here shares: the <svg> element, its <title>, a white
+ * background and the title as a heading at x = titleX (the caller closes the </svg>).
+ */
+export function svgHeader(width: number, height: number, title: string, titleX = 20): string[] {
+  const t = xmlEscape(title)
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="monospace" font-size="11">`,
+    `  <title>${t}</title>`,
+    `  <rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`,
+    `  <text x="${titleX}" y="20" font-size="13" font-weight="bold">${t}</text>`,
+  ]
+}
+
 const FILL: Record<DescriptorOwner, string> = {
   device: '#7aa6e0',
   'driver-done': '#8fd18f',
@@ -149,11 +163,7 @@ export function ringSvg(s: RingSnapshot, opts: RingSvgOptions = {}): string {
   const height = legendY + 4 * 18 + 10
   const reg = s.ring === 'rx' ? 'RD' : 'TD'
   const title = opts.title ?? `${s.device} ${s.ring.toUpperCase()} ring at ${s.time} ns: ${s.count} descriptors`
-  const out: string[] = []
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="monospace" font-size="11">`)
-  out.push(`  <title>${xmlEscape(title)}</title>`)
-  out.push(`  <rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`)
-  out.push(`  <text x="${X0}" y="20" font-size="13" font-weight="bold">${xmlEscape(title)}</text>`)
+  const out = svgHeader(width, height, title, X0)
   out.push(`  <text x="${X0}" y="38">${reg}H ${s.head}  ${reg}T ${s.tail} (device registers); next_to_use ${s.nextToUse}  next_to_clean ${s.nextToClean} (driver)</text>`)
   const above = (i: number): string[] => [...(i === s.head ? [`${reg}H`] : []), ...(i === s.tail ? [`${reg}T`] : [])]
   const below = (i: number): string[] => [...(i === s.nextToUse ? ['ntu'] : []), ...(i === s.nextToClean ? ['ntc'] : [])]

@@ -16,7 +16,7 @@
 
 import type { System } from '../kernel/index.js'
 import type { DmaTraceEvent } from '../devices/index.js'
-import { xmlEscape } from './ring-svg.js'
+import { svgHeader, xmlEscape } from './ring-svg.js'
 
 export interface RecordedStore {
   /** 0, 1, 2... in program order. */
@@ -155,14 +155,7 @@ export function storeOrderSvg(panels: readonly StoreOrderPanel[], opts: { title:
   const width = panels.length * PANEL + 10
   const height = Y0 + rows * ROW + 40
   const out: string[] = []
-  out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="monospace" font-size="11">`,
-  )
-  out.push(`  <title>${xmlEscape(opts.title)}</title>`)
-  out.push(`  <rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`)
-  out.push(
-    `  <text x="20" y="20" font-size="13" font-weight="bold">${xmlEscape(opts.title)}</text>`,
-  )
+  out.push(...svgHeader(width, height, opts.title))
   panels.forEach((p, n) => {
     const ox = n * PANEL
     const { stores, program, memory } = p.rec

@@ -14,7 +14,7 @@
 
 import type { ContextTraceEvent, DmaApiTraceEvent, System } from '../kernel/index.js'
 import type { DmaTraceEvent, IrqTraceEvent, MmioTraceEvent } from '../devices/index.js'
-import { xmlEscape } from './ring-svg.js'
+import { svgHeader, xmlEscape } from './ring-svg.js'
 
 export type SpanKind = 'task' | 'hardirq' | 'kernel' | 'device'
 
@@ -245,14 +245,7 @@ export function timelineSvg(panels: readonly TimelinePanel[], opts: { title: str
     y += 18
   }
   const height = y + 10
-  out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="monospace" font-size="11">`,
-  )
-  out.push(`  <title>${xmlEscape(opts.title)}</title>`)
-  out.push(`  <rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`)
-  out.push(
-    `  <text x="20" y="20" font-size="13" font-weight="bold">${xmlEscape(opts.title)}</text>`,
-  )
+  out.push(...svgHeader(width, height, opts.title))
   out.push(...body)
   out.push('</svg>')
   return out.join('\n') + '\n'
