@@ -14,6 +14,8 @@ type Listener<E extends Events, T extends Name<E>> = EventEmitter.EventListener<
 export class CountingEmitter<E extends Events> extends EventEmitter<E> {
   readonly #names: readonly Name<E>[]
   readonly #count: Record<string | symbol, number> = {}
+  /** Listeners of all events together: with none (the usual case), a count is not looked up at all. */
+  #total = 0
 
   /** `names`: every event the emitter has (removeAllListeners() recounts them all). */
   constructor(names: readonly Name<E>[]) {
@@ -25,10 +27,13 @@ export class CountingEmitter<E extends Events> extends EventEmitter<E> {
 
   #recount(event: Name<E> | undefined): void {
     for (const e of event === undefined ? this.#names : [event]) this.#count[e] = super.listenerCount(e)
+    let total = 0
+    for (const e of this.eventNames()) total += super.listenerCount(e)
+    this.#total = total
   }
 
   override listenerCount(event: Name<E>): number {
-    return this.#count[event] ?? 0
+    return this.#total === 0 ? 0 : (this.#count[event] ?? 0)
   }
 
   override on<T extends Name<E>>(event: T, fn: Listener<E, T>, context?: unknown): this {

@@ -88,7 +88,7 @@ export class LoadOrder {
       if (w.pa >= pa + len || pa >= w.pa + w.len) log[kept++] = w
       else this.#free.push(w)
     }
-    log.length = kept
+    while (log.length > kept) log.pop()
   }
 
   /** A read barrier: later loads are performed after it, when every logged write had landed. */
@@ -96,8 +96,8 @@ export class LoadOrder {
     this.#cpuSeen = 0
     const log = this.#log
     if (log.length > 0) {
-      for (const w of log) this.#free.push(w)
-      log.length = 0
+      // pop(), not `length = 0`: setting an array's length is a runtime call (50-90 ns).
+      while (log.length > 0) this.#free.push(log.pop()!)
     }
   }
 
@@ -111,7 +111,7 @@ export class LoadOrder {
     if (log.length === 0 || len <= 0) return
     // The writes this load overlaps, oldest first: usually none, or one or two descriptor fields.
     const hits = this.#hits
-    hits.length = 0
+    while (hits.length > 0) hits.pop()
     for (const w of log) if (w.pa < pa + len && pa < w.pa + w.len) hits.push(w)
     if (hits.length === 0) return
     const seen = this.#cpuSeen
@@ -140,7 +140,7 @@ export class LoadOrder {
       this.staleLoads++
     } else for (const w of hits) if (w.seq > newest) newest = w.seq
     if (newest > this.#cpuSeen) this.#cpuSeen = newest
-    hits.length = 0
+    while (hits.length > 0) hits.pop()
   }
 
   /** Scratch for load(): the logged writes a load overlaps. */

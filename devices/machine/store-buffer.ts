@@ -112,7 +112,8 @@ export class StoreBuffer {
       this.#ram.write(s.pa, s.bytes, 0, s.len)
       this.#free.push(s)
     }
-    e.length = 0
+    // pop(), not `length = 0`: setting an array's length is a runtime call (50-90 ns).
+    while (e.length > 0) e.pop()
   }
 
   /** Overlays buffered stores onto a CPU load of [pa, pa+len) into dst[off..] (forwarding). */

@@ -452,7 +452,7 @@ export class NvmeEngine {
       cq.posted = 0
       cq.postedError = false
     }
-    t.length = 0
+    while (t.length > 0) t.pop() // not `length = 0`: a runtime call
   }
 }
 

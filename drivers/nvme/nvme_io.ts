@@ -112,8 +112,8 @@ export function nvme_unmap_data(dev: NvmeDev, rq: Request): void {
     const pool = i === 0 && iod.prp_small ? dev.prp_small_pool! : dev.prp_page_pool!
     dma_pool_free(pool, iod.prp_cpu[i]!, iod.prp_dma[i]!)
   }
-  iod.prp_cpu.length = 0
-  iod.prp_dma.length = 0
+  while (iod.prp_cpu.length > 0) iod.prp_cpu.pop()
+  while (iod.prp_dma.length > 0) iod.prp_dma.pop()
   if (iod.nents > 0) dma_unmap_sg(dev.pdev.dev, iod.sgt.sgl!, iod.orig_nents, rq_dma_dir(rq))
   iod.nents = 0
   iod.orig_nents = 0

@@ -103,7 +103,7 @@ export function bio_reset(bio: Bio, bdev: Gendisk | null, opf: blk_opf_t): void 
   bio.bi_iter.bi_idx = 0
   bio.bi_iter.bi_bvec_done = 0
   bio.bi_vcnt = 0
-  bio.bi_io_vec.length = 0
+  while (bio.bi_io_vec.length > 0) bio.bi_io_vec.pop()
   bio.bi_end_io = null
   bio.bi_private = null
   bio._parent = null

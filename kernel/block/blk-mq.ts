@@ -267,7 +267,7 @@ const plugs = new WeakMap<Task, BlkPlug>()
 export function blk_start_plug(plug: BlkPlug | null = null): BlkPlug {
   const { t } = blkCall('blk_start_plug')
   const p = plug ?? { _list: [], _task: null }
-  p._list.length = 0
+  while (p._list.length > 0) p._list.pop()
   if (!plugs.has(t)) {
     p._task = t
     plugs.set(t, p)

@@ -157,7 +157,7 @@ export class IovaFlushQueue {
     this.flushes++
     this.lastFlushAt = this.#now()
     for (let i = 0; i < this.#base.length; i++) this.#iovad.free(this.#base[i]!, this.#pages[i]!)
-    this.#base.length = 0
-    this.#pages.length = 0
+    while (this.#base.length > 0) this.#base.pop()
+    while (this.#pages.length > 0) this.#pages.pop()
   }
 }

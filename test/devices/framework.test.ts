@@ -276,8 +276,11 @@ describe('tracer listener counts', () => {
     expect(t.listenerCount('dma')).toBe(0)
     t.once('irq', f)
     expect(t.wants('irq')).toBe(true)
+    // One event's listener does not count for another (the no-listener fast path is per emitter).
+    expect([t.listenerCount('irq'), t.listenerCount('dma')]).toEqual([1, 0])
     t.emit('irq', { time: 0, hwirq: 1, kind: 'assert' })
     expect(t.wants('irq')).toBe(false)
+    expect(t.listenerCount('irq')).toBe(0)
     t.on('mmio', f)
     t.on('fault', f)
     t.removeAllListeners()
