@@ -107,7 +107,7 @@ export class HostileMutator {
   /** A hostile value for field f whose current value is v. */
   value(f: HostileField, v: number): number {
     const bits = f.size * 8
-    const all = f.mask ?? (bits === 32 ? 0xffff_ffff : 2 ** bits - 1)
+    const all = f.mask ?? (bits === 32 ? 0xffff_ffff : (1 << bits) - 1)
     const field = v & all
     if (f.kind === 'phase') return ((v & ~all) | (~field & all)) >>> 0 // the opposite phase
     const rng = this.#rng

@@ -46,7 +46,9 @@ interface Reg {
   value: number
 }
 
-const pow2 = (bits: number): number => 2 ** bits
+/** 2^(8i), by byte index i: a table, since 2 ** x with a variable x is a pow() call (70-90 ns here). */
+const BYTE_WEIGHT = [1, 2 ** 8, 2 ** 16, 2 ** 24, 2 ** 32, 2 ** 40, 2 ** 48, 2 ** 56] as const
+const pow2 = (bits: number): number => BYTE_WEIGHT[bits / 8]!
 const TWO32 = 0x1_0000_0000
 
 /** Byte i (0 = least significant) of a non-negative integer below 2^53. */

@@ -305,7 +305,7 @@ export class NvmeController extends PciFunction {
       this.#badAccess(off, size, false, 0)
       if (this.strict) return 0
       const word = this.#readReg(off & ~3, true)
-      return (word >>> (8 * (off & 3))) & (2 ** (8 * size) - 1)
+      return (word >>> (8 * (off & 3))) & ((1 << (8 * size)) - 1)
     }
     return this.#readReg(off, true)
   }

@@ -188,7 +188,10 @@ export class SineAudioSource implements AudioSource {
     const x = this.amplitude * Math.sin((2 * Math.PI * this.frequency * t) / 1e9)
     if (bits === 8) return Math.round(127 * x) + 128
     if (bits === 16) return Math.round(32767 * x)
-    return Math.round((2 ** (bits - 1) - 1) * x) * 2 ** (32 - bits)
+    // Constants, not 2 ** (bits - 1): a variable exponent is a pow() call per sample.
+    if (bits === 20) return Math.round(0x7_ffff * x) * 0x1000
+    if (bits === 24) return Math.round(0x7f_ffff * x) * 0x100
+    return Math.round(0x7fff_ffff * x)
   }
 
   read(into: Uint8Array, format: AudioFormat, time: number): void {

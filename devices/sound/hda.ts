@@ -55,6 +55,8 @@ interface Field {
 
 type CrstState = 'reset' | 'exiting' | 'ready'
 const TWO32 = 0x1_0000_0000
+/** 2^(8i) by byte lane i: a table, since 2 ** x with a variable x is a pow() call (70-90 ns here). */
+const BYTE_WEIGHT = [1, 2 ** 8, 2 ** 16, 2 ** 24] as const
 const hex = (v: number): string => `0x${v.toString(16)}`
 const hex8 = (v: number): string => `0x${v.toString(16).padStart(8, '0')}`
 const merge = (old: number, value: number, mask: number): number => ((old & ~mask) | (value & mask)) >>> 0
@@ -227,7 +229,7 @@ export class HdaController extends PciFunction {
   protected barWrite(_bar: number, off: number, size: 1 | 2 | 4, value: number): void {
     const exact = off < DECODE_END ? this.#fields[off] : undefined
     if (exact !== undefined && exact.off === off && exact.size === size) {
-      this.#writeField(exact, value >>> 0, size === 4 ? 0xffff_ffff : 2 ** (8 * size) - 1, value)
+      this.#writeField(exact, value >>> 0, size === 4 ? 0xffff_ffff : (1 << (8 * size)) - 1, value)
       return
     }
     let last: Field | undefined
@@ -279,7 +281,7 @@ export class HdaController extends PciFunction {
         last = f
         lastValue = f.read()
       }
-      v += ((lastValue >>> (8 * (off + i - f.off))) & 0xff) * 2 ** (8 * i)
+      v += ((lastValue >>> (8 * (off + i - f.off))) & 0xff) * BYTE_WEIGHT[i]!
     }
     if (unknown >= 0 && report) this.#unimplemented(unknown, false, 0)
     return v

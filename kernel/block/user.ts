@@ -565,7 +565,7 @@ export function allocBuffer(bs: BlockState, bytes: number, pageOffset: number, c
     const first = alloc_pages(GFP_KERNEL, order)
     if (first === null) return null
     blocks.push({ page: first, order })
-    bs.userPages += 2 ** order
+    bs.userPages += 1 << order
     for (let i = 0; i < npages; i++) {
       const len = Math.min(left, PAGE_SIZE - off)
       pieces.push({ page: pageAt(i, first), off, len })
@@ -594,7 +594,7 @@ export function allocBuffer(bs: BlockState, bytes: number, pageOffset: number, c
 export function freeBuffer(bs: BlockState, buf: Buffer): void {
   for (const b of buf.blocks) {
     __free_pages(b.page, b.order)
-    bs.userPages -= 2 ** b.order
+    bs.userPages -= 1 << b.order
   }
   buf.blocks.length = 0
 }

@@ -39,15 +39,15 @@ function allocBlock(sys: System, dev: Device, order: number): number {
 function allocImpl(t: Task, dev: Device, size: number, coherent: boolean, dir: number): DmaMapping | null {
   const sys = t.sys as System
   const order = get_order(size)
-  const bytes = PAGE_SIZE * 2 ** order
   if (order > 10) return null
+  const bytes = PAGE_SIZE << order
   const pfn = allocBlock(sys, dev, order)
   if (pfn < 0) return null
   const pa = pfn * PAGE_SIZE
   let dma = pa
   let iova = -1
   if (dev.iovad !== null) {
-    iova = dev.iovad.alloc(2 ** order, dev.coherentLimit)
+    iova = dev.iovad.alloc(1 << order, dev.coherentLimit)
     if (iova < 0) {
       sys.buddy.free(pfn, order)
       return null
@@ -62,7 +62,7 @@ function allocImpl(t: Task, dev: Device, size: number, coherent: boolean, dir: n
   const obj = new KObject(coherent ? 'coherent' : 'noncoherent', pa, bytes, bytes, order)
   const stack = sys.checks.stacks ? captureStack() : []
   obj.allocStack = stack
-  for (let i = 0; i < 2 ** order; i++) {
+  for (let i = 0; i < 1 << order; i++) {
     const m = sys.pages.ensure(pfn + i)
     m.state = PAGE_ALLOCATED
     m.slab = null
@@ -88,7 +88,7 @@ function allocImpl(t: Task, dev: Device, size: number, coherent: boolean, dir: n
     cpu: pa + PAGE_OFFSET,
     slot: null,
     iova,
-    iovaPages: iova >= 0 ? 2 ** order : 0,
+    iovaPages: iova >= 0 ? 1 << order : 0,
     mapErr: MAP_ERR_NOT_APPLICABLE,
     own: coherent ? null : new Ownership(size, OWN_CPU_DIRTY),
     object: obj,
@@ -107,7 +107,7 @@ function freeBlock(sys: System, m: DmaMapping): void {
   obj.live = false
   const pfn = obj.pa / PAGE_SIZE
   if (m.type === 'coherent' && !m.dev.dma_coherent) sys.machine.cache.setUncached(obj.pa, obj.span, false)
-  for (let i = 0; i < 2 ** obj.order; i++) sys.pages.ensure(pfn + i).state = PAGE_FREED
+  for (let i = 0; i < 1 << obj.order; i++) sys.pages.ensure(pfn + i).state = PAGE_FREED
   sys.buddy.free(pfn, obj.order)
 }
 

@@ -65,18 +65,18 @@ class Zone {
       }
       if (pfn < 0) continue
       // Split down to the requested order, keeping the lower half.
-      for (let s = o; s > order; s--) this.#push(pfn + 2 ** (s - 1), s - 1)
-      this.freePages -= 2 ** order
+      for (let s = o; s > order; s--) this.#push(pfn + (1 << (s - 1)), s - 1)
+      this.freePages -= 1 << order
       return pfn
     }
     return -1
   }
 
   free(pfn: number, order: number): void {
-    this.freePages += 2 ** order
+    this.freePages += 1 << order
     while (order < MAX_ORDER) {
       const rel = pfn - this.startPfn
-      const buddyPfn = this.startPfn + (rel ^ (2 ** order))
+      const buddyPfn = this.startPfn + (rel ^ (1 << order))
       if (this.#free.get(buddyPfn) !== order) break
       this.#free.delete(buddyPfn)
       pfn = Math.min(pfn, buddyPfn)

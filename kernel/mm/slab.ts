@@ -80,10 +80,10 @@ export class SlabAllocator {
     const pfn = this.#buddy.alloc(cache.order, zone)
     if (pfn < 0) return false
     const base = pfn * PAGE_SIZE
-    const bytes = PAGE_SIZE * 2 ** cache.order
+    const bytes = PAGE_SIZE << cache.order
     const count = Math.floor(bytes / cache.stride)
     const slab: SlabInfo = { pa: base, objSize: cache.objSize, stride: cache.stride, objects: new Array<KObject | null>(count).fill(null), cacheName: cache.name }
-    for (let i = 0; i < 2 ** cache.order; i++) {
+    for (let i = 0; i < 1 << cache.order; i++) {
       const m = this.#pages.ensure(pfn + i)
       m.state = PAGE_ALLOCATED
       m.slab = slab
@@ -111,8 +111,8 @@ export class SlabAllocator {
     const order = get_order(size)
     const pfn = this.#buddy.alloc(order, zone)
     if (pfn < 0) return null
-    const obj = new KObject('kmalloc', pfn * PAGE_SIZE, size, PAGE_SIZE * 2 ** order, order)
-    for (let i = 0; i < 2 ** order; i++) {
+    const obj = new KObject('kmalloc', pfn * PAGE_SIZE, size, PAGE_SIZE << order, order)
+    for (let i = 0; i < 1 << order; i++) {
       const m = this.#pages.ensure(pfn + i)
       m.state = PAGE_ALLOCATED
       m.slab = null
@@ -128,7 +128,7 @@ export class SlabAllocator {
     this.live.delete(obj.pa)
     if (obj.span > KMALLOC_MAX_CACHE_SIZE || this.#pages.at(obj.pa)?.slab == null) {
       const pfn = obj.pa / PAGE_SIZE
-      for (let i = 0; i < 2 ** obj.order; i++) this.#pages.ensure(pfn + i).state = PAGE_FREED
+      for (let i = 0; i < 1 << obj.order; i++) this.#pages.ensure(pfn + i).state = PAGE_FREED
       this.#buddy.free(pfn, obj.order)
       return
     }
