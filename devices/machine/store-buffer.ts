@@ -61,7 +61,7 @@ export class StoreBuffer {
     st.len = len
     const b = st.bytes
     if (len <= 16) for (let i = 0; i < len; i++) b[i] = src[off + i]!
-    else b.set(src.subarray(off, off + len))
+    else b.set(off === 0 && len === src.length ? src : src.subarray(off, off + len))
     this.#entries.push(st)
     while (this.#entries.length > this.capacity) this.#drainOne()
   }
