@@ -88,7 +88,7 @@ function sysOf(t: Task): System {
 
 /** Wakes every task waiting on wq (an internal wake_up: no kernel call of its own). */
 export function wakeAll(sys: System, wq: WaitQueueHead | null): void {
-  if (wq === null || wq.waiters.size === 0) return
+  if (wq === null || wq.waiters.length === 0) return
   for (const w of wq.waiters) sys.sched.wake(w)
 }
 

@@ -315,7 +315,7 @@ open_net_softirq(NET_RX_SOFTIRQ, net_rx_action)
 /** The system's backlog NAPI instance (softnet_data.backlog), created on first use. */
 export function backlogNapi(ns: NetState, poll: NapiPoll): NapiStruct {
   if (ns.backlog === null) {
-    ns.backlog = { state: 0, weight: netSysctl(ns).dev_weight, poll, dev: null, _onList: false, _wq: { waiters: new Set() }, _sys: ns.sys }
+    ns.backlog = { state: 0, weight: netSysctl(ns).dev_weight, poll, dev: null, _onList: false, _wq: { waiters: [] }, _sys: ns.sys }
   }
   return ns.backlog
 }

