@@ -62,6 +62,19 @@ export default defineConfig(
     rules: { '@typescript-eslint/naming-convention': ['error', ...kernelNaming] },
   },
   {
+    // The emulator's code runs per access and per event: no pow() call hidden in `**`.
+    files: ['kernel/**/*.ts', 'devices/**/*.ts', 'drivers/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "BinaryExpression[operator='**'][right.type!='Literal']:not([right.type='Identifier'][right.name=/^[A-Z][A-Z0-9_]*$/])",
+          message: '2 ** x with a variable x is a pow() call (70-90 ns measured): use 1 << x, a table or a multiplication (docs/performance.md, "JavaScript costs to keep off hot paths")',
+        },
+      ],
+    },
+  },
+  {
     files: ['drivers/**/*.ts'],
     rules: restrict([
       { group: ['**/devices/**', '**/devices'], message: 'drivers talk to devices only via kernel/index.ts' },

@@ -77,7 +77,7 @@ export class DmaPort {
     this.name = name
     this.addressBits = addressBits
     this.coherent = coherent
-    this.#limit = addressBits >= 53 ? Number.POSITIVE_INFINITY : 2 ** addressBits
+    this.#limit = addressBits >= 53 ? Number.POSITIVE_INFINITY : Number(1n << BigInt(addressBits))
     this.#domain = machine.iommu.enabled ? machine.iommu.domain(name) : null
   }
 

@@ -118,7 +118,7 @@ export class NvmeController extends PciFunction {
     this.backend = c.backend
     this.#capLo = (c.mqes | N.NVME_CAP_CQR | (c.timeout << N.NVME_CAP_TO_SHIFT)) >>> 0
     this.#capHi = (c.dstrd | (N.NVME_CAP_CSS_NVM << (N.NVME_CAP_CSS_SHIFT - 32))) >>> 0
-    const mdtsBytes = N.NVME_PAGE_SIZE * 2 ** c.mdts
+    const mdtsBytes = N.NVME_PAGE_SIZE << c.mdts // mdts is 1..10
     const staging = new Uint8Array(mdtsBytes)
     const stats = this.stats
     this.#irq = new NvmeIrq(

@@ -144,7 +144,8 @@ export function resolveNvmeOptions(opts: NvmeOptions): NvmeConfig {
   const msixTableOffset = alignUp(NVME_REG_DBS + doorbellBytes, NVME_PAGE_SIZE)
   const msixPbaOffset = msixTableOffset + alignUp(msixVectors * 16, NVME_PAGE_SIZE)
   const end = msixPbaOffset + alignUp(Math.ceil(msixVectors / 64) * 8, NVME_PAGE_SIZE)
-  const barSize = 2 ** Math.ceil(Math.log2(end))
+  let barSize = 1 // the smallest power of two that holds the BAR's registers
+  while (barSize < end) barSize *= 2
   if (barSize > 2 ** 30) bad('dstrd', `small enough for ${maxIoQueuePairs} queue pairs' doorbells to fit a 1 GiB BAR (lower dstrd or maxIoQueuePairs)`, dstrd)
   const addressBits = int('addressBits', opts.addressBits, 64, 1, 64)
   return {

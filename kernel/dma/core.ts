@@ -74,7 +74,7 @@ export class DmaCore {
       const order = Math.ceil(Math.log2(bytes / PAGE_SIZE))
       // The pool is reserved below 4 GiB at boot, in max-order blocks.
       let base = -1
-      const blocks = Math.ceil(bytes / (PAGE_SIZE * 2 ** Math.min(order, 10)))
+      const blocks = Math.ceil(bytes / (PAGE_SIZE << Math.min(order, 10)))
       for (let i = 0; i < blocks; i++) {
         const pfn = sys.buddy.alloc(Math.min(order, 10), 'dma32')
         if (pfn < 0) throw new RangeError('swiotlb: cannot reserve the bounce pool below 4 GiB')

@@ -251,7 +251,7 @@ export function dma_get_required_mask(dev: Device): bigint {
   checkDev(t, 'dma_get_required_mask', dev)
   const top = (t.sys as System).machine.ram.banks.reduce((x, b) => Math.max(x, b.base + b.size), 0) - 1
   let bits = 32
-  while (2 ** bits - 1 < Math.min(top, IOMMU_APERTURE)) bits++
+  for (let reach = 2 ** 32 - 1; reach < Math.min(top, IOMMU_APERTURE); reach = reach * 2 + 1) bits++
   return (1n << BigInt(bits)) - 1n
 }
 
