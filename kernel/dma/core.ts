@@ -14,7 +14,7 @@
 import type { Device } from '../base/device.js'
 import { hex } from '../mm/layout.js'
 import type { System } from '../system.js'
-import { HZ, PAGE_SIZE } from '../types.js'
+import { HZ, offset_in_page, PAGE_SIZE } from '../types.js'
 import { IOMMU_READ, IOMMU_WRITE } from '../../devices/index.js'
 import { IOVA_FQ_TIMEOUT_MS, IovaFlushQueue, pagesSpanned } from './iova.js'
 import { Sanitizer } from './sanitizer.js'
@@ -154,7 +154,7 @@ export class DmaCore {
       }
       const prot = dir === DMA_TO_DEVICE ? IOMMU_READ : dir === DMA_FROM_DEVICE ? IOMMU_WRITE : IOMMU_READ | IOMMU_WRITE
       dev.port.domain!.map(iova, Math.floor(devPa / PAGE_SIZE) * PAGE_SIZE, iovaPages * PAGE_SIZE, prot)
-      dma = iova + (devPa % PAGE_SIZE)
+      dma = iova + offset_in_page(devPa)
     } else {
       dma = cpuPa
       if (force || !this.capable(dev, cpuPa, size)) {

@@ -8,6 +8,7 @@
  * `iommu.forcedac`.
  */
 
+import { removeAt } from '../lib/sorted.js'
 import { PAGE_SIZE } from '../types.js'
 
 export const IOMMU_APERTURE = 2 ** 48
@@ -43,7 +44,7 @@ export class IovaDomain {
       for (let i = stack.length - 2; i >= 0; i--) {
         const base = stack[i]!
         if (base + size <= top) {
-          stack.splice(i, 1)
+          removeAt(stack, i)
           return base
         }
       }

@@ -16,7 +16,7 @@ import { hex } from '../mm/layout.js'
 import type { KObject } from '../mm/page.js'
 import type { System } from '../system.js'
 import { PAGE_SIZE } from '../types.js'
-import { lowerBound } from '../lib/sorted.js'
+import { insertAt, lowerBound, removeAt } from '../lib/sorted.js'
 import {
   DMA_ATTR_DEBUGGING_IGNORE_CACHELINES,
   DMA_ATTR_SKIP_CPU_SYNC,
@@ -44,7 +44,7 @@ const removeFrom = <T>(list: T[] | null, x: T): T[] | null => {
     return list
   }
   const i = list.indexOf(x)
-  if (i >= 0) list.splice(i, 1)
+  if (i >= 0) removeAt(list, i)
   return list
 }
 
@@ -107,7 +107,7 @@ export class Sanitizer implements DmaObserver {
     if (last - first + 1 > LARGE_PAGES) {
       const l = this.#large
       if (l.length === 0 || l[l.length - 1]!.cpuPa <= m.cpuPa) l.push(m)
-      else l.splice(this.#lowerBound(m.cpuPa), 0, m)
+      else insertAt(l, this.#lowerBound(m.cpuPa), m)
       if (m.size > this.#largeMax) this.#largeMax = m.size
       return
     }
@@ -128,7 +128,7 @@ export class Sanitizer implements DmaObserver {
       else {
         for (let i = this.#lowerBound(m.cpuPa); i < l.length && l[i]!.cpuPa === m.cpuPa; i++) {
           if (l[i] === m) {
-            l.splice(i, 1)
+            removeAt(l, i)
             break
           }
         }

@@ -17,7 +17,7 @@ import { Page } from '../mm/page.js'
 import { current, type Task } from '../sched/current.js'
 import type { System } from '../system.js'
 import { EINVAL, ENOMEM } from '../errno.js'
-import { GFP_KERNEL, PAGE_SIZE, type CpuAddr, type DmaAddr } from '../types.js'
+import { GFP_KERNEL, offset_in_page, PAGE_SIZE, type CpuAddr, type DmaAddr } from '../types.js'
 import { IOMMU_READ, IOMMU_WRITE } from '../../devices/index.js'
 import { pagesSpanned } from './iova.js'
 import { checkDev, checkDir, syncMapping } from './mapping.js'
@@ -111,7 +111,7 @@ export function sg_set_buf(sg: Scatterlist, buf: CpuAddr, len: number): void {
   checkUint(t, 'sg_set_buf', 'len', len)
   const pa = cpuPa(t, 'sg_set_buf', buf, Math.max(1, len), 'buf')
   sg.page = (t.sys as System).pages.ensure(Math.floor(pa / PAGE_SIZE)).page
-  sg.offset = pa % PAGE_SIZE
+  sg.offset = offset_in_page(pa)
   sg.length = len
 }
 
@@ -234,7 +234,7 @@ export function dma_map_sg_attrs(dev: Device, sgl: Scatterlist, nents: number, d
       if (!d.dma_coherent && (attrs & DMA_ATTR_SKIP_CPU_SYNC) === 0) sys.dma.archSyncForDevice(pa, sg.length)
       d.port.domain!.map(at, Math.floor(pa / PAGE_SIZE) * PAGE_SIZE, spans[i]! * PAGE_SIZE, prot)
       const m = new DmaMapping({
-        dev: d, type: 'scatter-gather', dir: direction, attrs, dma: at + (pa % PAGE_SIZE), size: sg.length, cpuPa: pa, devPa: pa, cpu: pa + PAGE_OFFSET,
+        dev: d, type: 'scatter-gather', dir: direction, attrs, dma: at + offset_in_page(pa), size: sg.length, cpuPa: pa, devPa: pa, cpu: pa + PAGE_OFFSET,
         slot: null, iova: -1, iovaPages: 0, mapErr: MAP_ERR_NOT_APPLICABLE,
         own: new Ownership(sg.length, (attrs & DMA_ATTR_SKIP_CPU_SYNC) !== 0 ? OWN_PENDING : OWN_DEVICE),
         object: sys.slab.objectAt(pa) ?? null, stack,
@@ -250,7 +250,7 @@ export function dma_map_sg_attrs(dev: Device, sgl: Scatterlist, nents: number, d
     const segs: { dma: number; len: number }[] = []
     for (const m of parts) {
       const last = segs[segs.length - 1]
-      if (last !== undefined && (last.dma + last.len) % PAGE_SIZE === 0 && m.dma % PAGE_SIZE === 0 && last.dma + last.len === m.dma && last.len + m.size <= MAX_SEG_SIZE) {
+      if (last !== undefined && offset_in_page(last.dma + last.len) === 0 && offset_in_page(m.dma) === 0 && last.dma + last.len === m.dma && last.len + m.size <= MAX_SEG_SIZE) {
         last.len += m.size
       } else segs.push({ dma: m.dma, len: m.size })
     }

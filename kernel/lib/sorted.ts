@@ -1,4 +1,4 @@
-/** Sorted-array helpers shared by the dma-debug table and the sanitizer's list of large mappings. */
+/** Sorted-array helpers shared by the dma-debug table, the sanitizer's lists and the IOVA allocator. */
 
 /** The first index i with key(arr[i]) >= value (arr sorted by key). */
 export function lowerBound<T>(arr: readonly T[], value: number, key: (t: T) => number): number {
@@ -10,4 +10,17 @@ export function lowerBound<T>(arr: readonly T[], value: number, key: (t: T) => n
     else hi = mid
   }
   return lo
+}
+
+/** arr.splice(i, 0, x) without the splice: no result array, no builtin call (per map on the DMA path). */
+export function insertAt<T>(arr: T[], i: number, x: T): void {
+  arr.push(x)
+  for (let j = arr.length - 1; j > i; j--) arr[j] = arr[j - 1]!
+  arr[i] = x
+}
+
+/** arr.splice(i, 1) without the splice, keeping the order. */
+export function removeAt(arr: unknown[], i: number): void {
+  for (let j = i; j < arr.length - 1; j++) arr[j] = arr[j + 1]!
+  arr.pop()
 }
