@@ -25,6 +25,8 @@ export interface PrpHost {
 }
 
 const PAGE = NVME_PAGE_SIZE
+/** Offset within a page: x & (PAGE - 1), exact for integers below 2^53 (x % PAGE is an fmod() call above 2^31). */
+const pageOff = (x: number): number => x & (PAGE - 1)
 const TWO32 = 0x1_0000_0000
 const hex = (v: number): string => `0x${v.toString(16)}`
 
@@ -58,26 +60,26 @@ export class PrpMapper {
     this.segCount = 0
     if (prp1 === 0) return this.#fail(NVME_SC_INVALID_FIELD | NVME_SC_DNR, 'PRP1 is 0')
     if (this.strict && (prp1 & 3) !== 0) return this.#fail(NVME_SC_PRP_INVALID_OFFSET | NVME_SC_DNR, `PRP1 ${hex(prp1)} is not dword aligned`)
-    const first = Math.min(len, PAGE - (prp1 % PAGE))
+    const first = Math.min(len, PAGE - pageOff(prp1))
     this.#add(prp1, first)
     len -= first
     if (len === 0) return 0
     if (len <= PAGE) {
       if (prp2 === 0) return this.#fail(NVME_SC_INVALID_FIELD | NVME_SC_DNR, `PRP2 is 0 but ${len} bytes remain after PRP1's page`)
-      if (prp2 % PAGE !== 0) return this.#fail(NVME_SC_PRP_INVALID_OFFSET | NVME_SC_DNR, `PRP2 ${hex(prp2)} (the second data page) is not page aligned`)
+      if (pageOff(prp2) !== 0) return this.#fail(NVME_SC_PRP_INVALID_OFFSET | NVME_SC_DNR, `PRP2 ${hex(prp2)} (the second data page) is not page aligned`)
       this.#add(prp2, len)
       return 0
     }
     if (prp2 === 0) return this.#fail(NVME_SC_INVALID_FIELD | NVME_SC_DNR, `PRP2 (the PRP list pointer) is 0 but ${len} bytes remain after PRP1's page`)
     if (this.strict && (prp2 & 7) !== 0) return this.#fail(NVME_SC_PRP_INVALID_OFFSET | NVME_SC_DNR, `PRP2 ${hex(prp2)} (the PRP list pointer) is not qword aligned`)
     let list = prp2
-    let nents = (PAGE - (prp2 % PAGE)) >> 3
+    let nents = (PAGE - pageOff(prp2)) >> 3
     if (!this.#readList(list, Math.min(nents, Math.ceil(len / PAGE)))) return NVME_SC_DATA_XFER_ERROR
     let i = 0
     while (len > 0) {
       let ent = this.#entry(i)
       if (i === nents - 1 && len > PAGE) {
-        if (ent === 0 || ent % PAGE !== 0) {
+        if (ent === 0 || pageOff(ent) !== 0) {
           const what = `PRP list entry ${i} at ${hex(list + 8 * i)} (the pointer to the next list page) ${ent === 0 ? 'is 0' : `${this.#entryHex(i)} is not page aligned`}`
           return this.#fail(ent === 0 ? NVME_SC_INVALID_FIELD | NVME_SC_DNR : NVME_SC_PRP_INVALID_OFFSET | NVME_SC_DNR, what)
         }
@@ -87,7 +89,7 @@ export class PrpMapper {
         i = 0
         ent = this.#entry(0)
       }
-      if (ent % PAGE !== 0) return this.#fail(NVME_SC_PRP_INVALID_OFFSET | NVME_SC_DNR, `PRP list entry ${i} at ${hex(list + 8 * i)}: ${this.#entryHex(i)} is not page aligned`)
+      if (pageOff(ent) !== 0) return this.#fail(NVME_SC_PRP_INVALID_OFFSET | NVME_SC_DNR, `PRP list entry ${i} at ${hex(list + 8 * i)}: ${this.#entryHex(i)} is not page aligned`)
       if (ent === 0) return this.#fail(NVME_SC_INVALID_FIELD | NVME_SC_DNR, `PRP list entry ${i} at ${hex(list + 8 * i)} is 0`)
       const n = Math.min(len, PAGE)
       this.#add(ent, n)

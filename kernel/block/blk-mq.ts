@@ -25,7 +25,7 @@ import { current, type Task } from '../sched/current.js'
 import { mightSleep } from '../sched/might-sleep.js'
 import { init_waitqueue_head, wait_event, wait_event_timeout, type WaitQueueHead } from '../sched/time.js'
 import type { System } from '../system.js'
-import { GFP_KERNEL, PAGE_SIZE, type CpuAddr } from '../types.js'
+import { GFP_KERNEL, offset_in_page, PAGE_SIZE, type CpuAddr } from '../types.js'
 import { Bio, bio_endio, type BioVec } from './bio.js'
 import {
   BLK_MQ_REQ_NOWAIT,
@@ -967,7 +967,7 @@ export function blk_rq_map_kern(rq: Request, kbuf: CpuAddr, len: number, _gfp: n
   let off = pa
   let left = len
   while (left > 0) {
-    const inPage = off % PAGE_SIZE
+    const inPage = offset_in_page(off)
     const n = Math.min(left, PAGE_SIZE - inPage)
     bvecs.push({ bv_page: sys.pages.ensure(Math.floor(off / PAGE_SIZE)).page, bv_offset: inPage, bv_len: n })
     off += n
