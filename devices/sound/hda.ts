@@ -435,7 +435,8 @@ export class HdaController extends PciFunction {
   #wallclk(): number {
     if (this.strict && this.#crst !== 'ready') return 0
     const now = this.machine?.clock.now ?? 0
-    return Math.floor(((now - this.#wallBase) * H.HDA_WALLCLK_HZ) / 1e9) % TWO32
+    // >>> 0 wraps at 2^32 exactly (a non-negative integer below 2^53); % TWO32 would be an fmod() call.
+    return Math.floor(((now - this.#wallBase) * H.HDA_WALLCLK_HZ) / 1e9) >>> 0
   }
 
   /* ---- interrupts ---- */
