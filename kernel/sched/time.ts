@@ -9,6 +9,7 @@
  */
 
 import { badArg } from '../mm/memory.js'
+import { removeAt } from '../lib/sorted.js'
 import { current, type Task } from './current.js'
 import { mightSleep } from './might-sleep.js'
 
@@ -160,11 +161,8 @@ export function init_waitqueue_head(wq: WaitQueueHead | null = null): WaitQueueH
 
 /** Takes t off the queue, keeping the others in order. */
 function removeWaiter(wq: WaitQueueHead, t: Task): void {
-  const w = wq.waiters
-  const i = w.indexOf(t)
-  if (i < 0) return
-  for (let j = i; j < w.length - 1; j++) w[j] = w[j + 1]!
-  w.pop()
+  const i = wq.waiters.indexOf(t)
+  if (i >= 0) removeAt(wq.waiters, i)
 }
 
 /** Wakes every task waiting on wq (they re-check their condition). */

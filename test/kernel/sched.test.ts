@@ -174,6 +174,32 @@ describe('waiting', () => {
     expect(sys.reports).toEqual([])
   })
 
+  it('complete() wakes one waiter at a time, in the order they went to sleep; a waiter that timed out has left the queue', async () => {
+    const sys = boot(quiet)
+    const done = await sys.run(() => init_completion())
+    const order: string[] = []
+    const waiter = (name: string, timeoutMs: number | null) =>
+      sys.run(async () => {
+        if (timeoutMs === null) await wait_for_completion(done)
+        else if ((await wait_for_completion_timeout(done, msecs_to_jiffies(timeoutMs))) === 0) {
+          order.push(`${name} timed out`)
+          return
+        }
+        order.push(`${name} woken`)
+      }, name)
+    // a, b and c go to sleep in that order; b gives up after one jiffy (4 ms), before the first complete().
+    const tasks = [waiter('a', null), waiter('b', 2), waiter('c', null)]
+    const signaller = sys.run(async () => {
+      await msleep(5)
+      complete(done)
+      await msleep(5)
+      complete(done)
+    }, 'signaller')
+    await Promise.all([...tasks, signaller])
+    // Had b stayed queued, the second complete() would have gone to it and c would never wake.
+    expect(order).toEqual(['b timed out', 'a woken', 'c woken'])
+  })
+
   it('a task that waits for something nothing will ever do is an error, not a hang', async () => {
     const sys = boot(quiet)
     await expect(sys.run(() => wait_for_completion(init_completion()))).rejects.toThrow(DmalabError)
