@@ -43,6 +43,7 @@ import {
   type FaultKind,
   type Machine,
   type PciFunctionOptions,
+  type ClockEvent,
 } from '../../devices/index.js'
 import { enable, machine, RAM, ramBytes, runClock } from '../helpers/hw.js'
 
@@ -64,8 +65,8 @@ class TestFn extends PciFunction {
   lower(): void {
     this.lowerIrq()
   }
-  later(ns: number, fn: () => void): void {
-    this.schedule(ns, fn)
+  later(ns: number, fn: () => void): ClockEvent {
+    return this.schedule(ns, fn)
   }
   faultOf(kind: FaultKind) {
     return this.fault(kind)
@@ -476,6 +477,20 @@ describe('PCI function: faults, scheduling, reset', () => {
     enable(f)
     expect(f.mmioRead(0, 0x2000 + PCI_MSIX_ENTRY_VECTOR_CTRL, 4)).toBe(PCI_MSIX_ENTRY_CTRL_MASKBIT)
     expect(() => f.later(-1, () => undefined)).toThrow(PciFunctionError)
+  })
+
+  it('reset cancels every event still pending, after others ran or were cancelled (more than its list compacts at)', () => {
+    const m = machine()
+    const f = m.pci.add(new TestFn())
+    const ran: number[] = []
+    const evs: ClockEvent[] = []
+    for (let i = 0; i < 100; i++) evs.push(f.later(10 * (i + 1), () => ran.push(i)))
+    for (let i = 0; i < 100; i += 3) evs[i]!.cancelled = true
+    runClock(m, 500) // events 0..49 fall due: those not cancelled run
+    f.later(1, () => ran.push(-1)) // scheduled after some ran and left the list
+    f.reset()
+    runClock(m)
+    expect(ran).toEqual([...Array(50).keys()].filter((i) => i % 3 !== 0))
   })
 
   it('a function that is not attached has no DMA port', () => {
