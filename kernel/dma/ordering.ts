@@ -51,20 +51,18 @@ function fillRange(a: Uint32Array, v: number, from: number, to: number): void {
 }
 
 /**
- * Numbers per 4-byte word of physical memory, `width` per word (0: nothing recorded), in typed
- * arrays of one 4 KiB page each: a bulk store of a period of audio or a frame is a tight loop over
- * an array, not hundreds of Map operations.
+ * One 32-bit number per unit of physical memory — a 4-byte word, or a byte — (0: nothing
+ * recorded), in typed arrays of one 4 KiB page each: a bulk store of a period of audio or a frame
+ * is one fill of an array, not hundreds of Map operations.
  */
 class WordTable {
-  readonly #width: number
   /** Units per 4 KiB page: 1024 for 4-byte words, 4096 for bytes. */
   readonly #perPage: number
   readonly #pages = new Map<number, Uint32Array>()
   #lastPage = -1
   #last: Uint32Array | null = null
 
-  constructor(width: number, perPage = WORDS_PER_PAGE) {
-    this.#width = width
+  constructor(perPage = WORDS_PER_PAGE) {
     this.#perPage = perPage
   }
 
@@ -90,7 +88,7 @@ class WordTable {
     let a = this.#pages.get(p) ?? null
     if (a === null) {
       if (!create) return null
-      a = new Uint32Array(this.#perPage * this.#width)
+      a = new Uint32Array(this.#perPage)
       this.#pages.set(p, a)
     }
     this.#lastPage = p
@@ -106,22 +104,17 @@ class WordTable {
   }
 
   /** Value k of unit w (0 when none). */
-  get(w: number, k = 0): number {
+  get(w: number): number {
     const a = this.page(w, false)
-    return a === null ? 0 : a[this.index(w) * this.#width + k]!
+    return a === null ? 0 : a[this.index(w)]!
   }
 
   /** Clears units [from, to]. */
   clear(from: number, to: number): void {
-    if (to - from < 8 && to <= this.pageEnd(from)) {
-      const a = this.page(from, false)
-      if (a !== null) for (let i = this.index(from) * this.#width, e = (this.index(to) + 1) * this.#width; i < e; i++) a[i] = 0
-      return
-    }
     for (let w = from; w <= to; ) {
       const a = this.page(w, false)
       const last = Math.min(to, this.pageEnd(w))
-      if (a !== null) fillRange(a, 0, this.index(w) * this.#width, (this.index(last) + 1) * this.#width)
+      if (a !== null) fillRange(a, 0, this.index(w), this.index(last) + 1)
       w = last + 1
     }
   }
@@ -134,9 +127,9 @@ export class Ordering {
   /** The first sequence number of the current write epoch (a barrier starts a new one). */
   #epochFirst = 1
   /** CPU stores to coherent memory, by 4-byte word: the store's sequence number (0: none)... */
-  readonly #cpuStores = new WordTable(1)
+  readonly #cpuStores = new WordTable()
   /** ...and the first sequence number of its epoch. Two planes, so that a bulk store is two fills. */
-  readonly #cpuEpochs = new WordTable(1)
+  readonly #cpuEpochs = new WordTable()
   /**
    * The word ranges of the last RECENT CPU stores, newest at #recentHead - 1 (a ring): a device read
    * inside the newest store that overlaps it sees that one store in every word, and needs no scan.
@@ -154,7 +147,7 @@ export class Ordering {
    * Device writes to coherent memory, by byte: the write's sequence number (0: none). Bytes, not
    * words: an NVMe CQE's command id and its status share a word but not a write.
    */
-  readonly #devWrites = new WordTable(1, PAGE_BYTES)
+  readonly #devWrites = new WordTable(PAGE_BYTES)
   /** The newest device write the CPU has loaded since its last read barrier. */
   #cpuSeen = 0
   /**
