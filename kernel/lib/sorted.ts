@@ -1,4 +1,4 @@
-/** Sorted-array helpers shared by the dma-debug table, the sanitizer's lists and the IOVA allocator. */
+/** Array helpers: binary search over a sorted array, and in-place insert and remove without splice (the DMA path, wait queues, spinlocks). */
 
 /** The first index i with key(arr[i]) >= value (arr sorted by key). */
 export function lowerBound<T>(arr: readonly T[], value: number, key: (t: T) => number): number {

@@ -10,6 +10,7 @@
  */
 
 import { captureStack, type StackFrame } from '../debug/stack.js'
+import { removeAt } from '../lib/sorted.js'
 import { badArg } from '../mm/memory.js'
 import { current, type Task } from '../sched/current.js'
 import type { System } from '../system.js'
@@ -67,9 +68,7 @@ function acquire(t: Task, fn: string, l: SpinLock): void {
 function release(t: Task, fn: string, l: SpinLock): void {
   const i = l.holders.indexOf(t)
   if (i < 0) sysOf(t).oops(t, l.holders.length === 0 ? `BUG: spinlock already unlocked: ${fn}()` : `BUG: ${fn}() of a spinlock held by another context`)
-  const h = l.holders
-  for (let k = i; k < h.length - 1; k++) h[k] = h[k + 1]!
-  h.pop()
+  removeAt(l.holders, i)
   t.locksHeld = Math.max(0, t.locksHeld - 1)
 }
 
