@@ -1,4 +1,7 @@
-/** Array helpers: binary search over a sorted array, and in-place insert and remove without splice (the DMA path, wait queues, spinlocks). */
+/**
+ * Array helpers: binary search over a sorted array, and insert and remove in place without
+ * splice (the DMA path's tables, wait queues, spinlock holders).
+ */
 
 /** The first index i with key(arr[i]) >= value (arr sorted by key). */
 export function lowerBound<T>(arr: readonly T[], value: number, key: (t: T) => number): number {
